@@ -1,0 +1,5 @@
+"""rivet-dagster: crash-safe database exports as Dagster assets, configured by a Rivet-style rivet.yaml."""
+from .build import build_definitions
+from .config import ConfigError, load_config
+
+__all__ = ["ConfigError", "build_definitions", "load_config"]

@@ -1,0 +1,268 @@
+"""The rivet.yaml schema: Rivet's keys and defaults, validated strictly (unknown keys are errors).
+
+Cross-field rules raise `KeyedError(key, message)` so the loader can point at the exact key and line.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .errors import ConfigError, KeyedError
+from .tuning import EffectiveTuning, merge_tuning
+
+EXPORT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TuningConfig(Strict):
+    profile: Literal["fast", "balanced", "safe"] | None = None
+    batch_size: int | None = Field(None, gt=0)
+    batch_size_memory_mb: int | None = Field(None, gt=0)
+    throttle_ms: int | None = Field(None, ge=0)
+    statement_timeout_s: int | None = Field(None, ge=0)
+    max_retries: int | None = Field(None, ge=0)
+    retry_backoff_ms: int | None = Field(None, ge=0)
+    lock_timeout_s: int | None = Field(None, ge=0)
+    memory_threshold_mb: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_batch_rule(self):
+        if self.batch_size is not None and self.batch_size_memory_mb is not None:
+            raise KeyedError("batch_size_memory_mb", "batch_size and batch_size_memory_mb are mutually exclusive")
+        return self
+
+
+class SourceConfig(Strict):
+    type: Literal["postgres", "mysql", "sqlite"]
+    url: str | None = None
+    url_env: str | None = None
+    url_file: str | None = None
+    host: str | None = None
+    port: int | None = Field(None, gt=0, lt=65536)
+    user: str | None = None
+    database: str | None = None
+    password: str | None = Field(None, repr=False)
+    password_env: str | None = None
+    tuning: TuningConfig | None = None
+
+    @model_validator(mode="after")
+    def _one_way_to_connect(self):
+        url_keys = [k for k in ("url", "url_env", "url_file") if getattr(self, k) is not None]
+        structured = [k for k in ("host", "port", "user", "database", "password", "password_env")
+                      if getattr(self, k) is not None]
+        if len(url_keys) > 1:
+            raise KeyedError(url_keys[1], "specify exactly one of 'url', 'url_env', or 'url_file'")
+        if url_keys and structured:
+            raise KeyedError(structured[0], "use either URL-based config (url/url_env/url_file) or structured "
+                                            "fields (host/user/database/...), not both")
+        if self.password is not None and self.password_env is not None:
+            raise KeyedError("password_env", "specify 'password' or 'password_env', not both")
+        if not url_keys:
+            if not structured:
+                raise KeyedError("type", "must specify url, url_env, url_file, or structured fields "
+                                         "(host/user/database)")
+            required = ("database",) if self.type == "sqlite" else ("host", "user", "database")
+            for key in required:
+                if getattr(self, key) is None:
+                    raise KeyedError(key, f"structured config requires '{key}'")
+        return self
+
+
+class DestinationConfig(Strict):
+    type: Literal["local", "s3", "gcs", "stdout"]
+    path: str | None = None
+    bucket: str | None = None
+    prefix: str | None = None
+    region: str | None = None
+    endpoint: str | None = None
+    access_key_env: str | None = None
+    secret_key_env: str | None = None
+    credentials_file: str | None = None
+    allow_anonymous: bool = False
+
+    @model_validator(mode="after")
+    def _destination_rules(self):
+        if self.type in ("s3", "gcs") and not self.bucket:
+            raise KeyedError("bucket", f"{self.type.upper()} destination requires 'bucket'")
+        if (self.access_key_env is None) != (self.secret_key_env is None):
+            missing = "secret_key_env" if self.secret_key_env is None else "access_key_env"
+            raise KeyedError(missing, "S3 requires both access_key_env and secret_key_env, or neither "
+                                      "(use the default AWS credential chain)")
+        if self.allow_anonymous and self.credentials_file:
+            raise KeyedError("allow_anonymous", "GCS allow_anonymous cannot be used together with credentials_file")
+        return self
+
+    @property
+    def local_dir(self) -> str:
+        """Rivet: a local destination writes under `path`, else `prefix`, else the working directory."""
+        return self.path or self.prefix or "."
+
+
+class MetaColumns(Strict):
+    exported_at: bool = False
+    row_hash: bool = False
+    run_id: bool = False
+
+
+class QualityConfig(Strict):
+    row_count_min: int | None = Field(None, ge=0)
+    row_count_max: int | None = Field(None, ge=0)
+    null_ratio_max: dict[str, float] = Field(default_factory=dict)
+    unique_columns: list[str] = Field(default_factory=list)
+
+    @field_validator("null_ratio_max")
+    @classmethod
+    def _ratios(cls, value: dict[str, float]):
+        for column, ratio in value.items():
+            if not 0.0 <= ratio <= 1.0:
+                raise KeyedError(column, f"null ratio must be between 0 and 1, got {ratio}")
+        return value
+
+
+class ExportConfig(Strict):
+    name: str
+    query: str | None = None
+    query_file: str | None = None
+    mode: Literal["full", "incremental", "chunked", "time_window"] = "full"
+    cursor_column: str | None = None
+    chunk_column: str | None = None
+    chunk_dense: bool = False
+    chunk_size: int = Field(100_000, gt=0)
+    parallel: int = Field(1, gt=0)
+    chunk_checkpoint: bool = False
+    chunk_max_attempts: int | None = Field(None, gt=0)
+    time_column: str | None = None
+    time_column_type: Literal["timestamp", "unix"] = "timestamp"
+    days_window: int | None = Field(None, gt=0)
+    format: Literal["parquet", "csv"]
+    compression: Literal["zstd", "snappy", "gzip", "lz4", "none"] = "zstd"
+    compression_level: int | None = None
+    skip_empty: bool = False
+    max_file_size: str | int | None = None
+    meta_columns: MetaColumns = Field(default_factory=MetaColumns)
+    quality: QualityConfig | None = None
+    destination: DestinationConfig
+    tuning: TuningConfig | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str):
+        if not EXPORT_NAME.match(value):
+            raise ValueError(f"export name '{value}' must start with a letter or '_' and contain only letters, "
+                             "digits and '_' (it names the Dagster asset and the output files)")
+        return value
+
+    @model_validator(mode="after")
+    def _export_rules(self):
+        if self.query is None and self.query_file is None:
+            raise KeyedError("query", "must specify 'query' or 'query_file'")
+        if self.query is not None and self.query_file is not None:
+            raise KeyedError("query_file", "specify either 'query' or 'query_file', not both")
+        required = {"incremental": ("cursor_column",), "chunked": ("chunk_column",),
+                    "time_window": ("time_column", "days_window")}
+        for key in required.get(self.mode, ()):
+            if getattr(self, key) is None:
+                raise KeyedError(key, f"{self.mode} mode requires {key}")
+        if self.chunk_dense and self.mode != "chunked":
+            raise KeyedError("chunk_dense", "chunk_dense is only valid with mode: chunked")
+        if self.compression_level is not None:
+            ranges = {"zstd": (1, 22), "gzip": (0, 10)}
+            if self.compression not in ranges:
+                raise KeyedError("compression_level", "compression_level is only supported for zstd and gzip")
+            low, high = ranges[self.compression]
+            if not low <= self.compression_level <= high:
+                raise KeyedError("compression_level", f"{self.compression} compression_level must be "
+                                                      f"{low}..{high}, got {self.compression_level}")
+        if self.max_file_size is not None:
+            self.max_file_size_bytes  # noqa: B018 - validates the size string
+        if self.destination.type == "stdout" and (self.mode == "chunked" or self.max_file_size is not None):
+            raise KeyedError("destination.type", "stdout has no commit boundary between files: it cannot be "
+                                                 "used with mode: chunked or max_file_size")
+        return self
+
+    @property
+    def max_file_size_bytes(self) -> int | None:
+        """`512MB`, `1GB`, `20KB`, `100B` or bare bytes; binary units (KB = 1024), fractions allowed."""
+        if self.max_file_size is None:
+            return None
+        match = SIZE.match(str(self.max_file_size))
+        if not match:
+            raise KeyedError("max_file_size", f"invalid max_file_size '{self.max_file_size}' "
+                                              "(examples: 512MB, 1GB, 20KB, 1048576)")
+        unit = (match.group(2) or "").lower().rstrip("b").rstrip("i")
+        size = int(float(match.group(1)) * SIZE_UNITS[unit])
+        if size <= 0:
+            raise KeyedError("max_file_size", f"invalid max_file_size '{self.max_file_size}' (must be > 0)")
+        return size
+
+
+class SlackConfig(Strict):
+    webhook_url: str | None = Field(None, repr=False)
+    webhook_url_env: str | None = None
+    on: list[Literal["failure", "schema_change", "degraded"]] = Field(default_factory=lambda: ["failure"])
+
+    @model_validator(mode="after")
+    def _one_url(self):
+        if self.webhook_url is None and self.webhook_url_env is None:
+            raise KeyedError("webhook_url", "slack requires 'webhook_url' or 'webhook_url_env'")
+        return self
+
+
+class NotificationsConfig(Strict):
+    slack: SlackConfig | None = None
+
+
+class RivetConfig(Strict):
+    source: SourceConfig
+    exports: list[ExportConfig]
+    notifications: NotificationsConfig | None = None
+    parallel_exports: bool = False
+    parallel_export_processes: bool = False
+    # Set by the loader, not by the user: where relative paths resolve from.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+    config_file: str | None = Field(default=None, exclude=True)
+    key_lines: dict[tuple, int] = Field(default_factory=dict, exclude=True, repr=False)
+
+    @model_validator(mode="after")
+    def _unique_names(self):
+        seen: set[str] = set()
+        for i, export in enumerate(self.exports):
+            if export.name in seen:
+                raise KeyedError(f"exports[{i}].name", f"duplicate export name '{export.name}'")
+            seen.add(export.name)
+            tuning = self.tuning_for(export)
+            if tuning.batch_size is not None and tuning.batch_size_memory_mb is not None:
+                raise KeyedError(f"exports[{i}].tuning", f"export '{export.name}': effective tuning has both "
+                                                          "batch_size and batch_size_memory_mb (mutually exclusive)")
+        return self
+
+    def error(self, key_path: tuple, message: str) -> ConfigError:
+        """A ConfigError pointing at a key of this config (file and line where it was loaded from)."""
+        from .loader import format_key, line_for
+        return ConfigError(message, file=self.config_file, line=line_for(self.key_lines, key_path),
+                           key=format_key(key_path))
+
+    def tuning_for(self, export: ExportConfig) -> EffectiveTuning:
+        source = self.source.tuning.model_dump(exclude_none=True) if self.source.tuning else None
+        own = export.tuning.model_dump(exclude_none=True) if export.tuning else None
+        return merge_tuning(source, own)
+
+    def export(self, name: str) -> ExportConfig:
+        for export in self.exports:
+            if export.name == name:
+                return export
+        raise KeyError(f"export '{name}' not found in config")
+
+    def query_for(self, export: ExportConfig) -> str:
+        """The export's SQL: inline, or read from `query_file` relative to the config file."""
+        if export.query is not None:
+            return export.query
+        return (self.base_dir / export.query_file).read_text()

@@ -1,0 +1,28 @@
+"""IO managers: the asset returns staged files, the IO manager commits them. A failed commit fails the
+step before Dagster stores the materialization, so a materialization always means committed data."""
+
+import dagster as dg
+
+from ..state.store import StateStore
+from .local import LocalDestination
+from .publish import publish
+from .staged import StagedExport
+
+
+class LocalExportIOManager(dg.ConfigurableIOManager):
+    """Commits to local disk (atomic rename) and records the manifest and metric in the state store."""
+
+    state: dg.ResourceDependency[StateStore]
+
+    def handle_output(self, context: dg.OutputContext, obj: StagedExport) -> None:
+        schema_changed = publish(obj, LocalDestination(obj.destination), self.state, context.log)
+        context.add_output_metadata({
+            "uris": dg.MetadataValue.json(obj.uris),
+            "files": len(obj.uris),
+            "schema_changed": schema_changed,
+        })
+
+    def load_input(self, context: dg.InputContext) -> list[str]:
+        """The file URIs of the upstream export's latest committed run."""
+        export_name = context.upstream_output.asset_key.path[-1]
+        return [row["uri"] for row in self.state.latest_run_files(export_name)]

@@ -1,0 +1,44 @@
+"""What an export step hands to its IO manager: complete staged part files plus what to record about them."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pyarrow as pa
+
+from ..config.models import DestinationConfig
+from ..formats.parts import StagedPart
+from ..formats.writers import EXTENSIONS
+
+
+@dataclass
+class StagedExport:
+    export_name: str
+    run_id: str
+    mode: str
+    format: str
+    compression: str | None
+    destination: DestinationConfig
+    schema: pa.Schema
+    parts: list[StagedPart]
+    rows: int
+    status: str                      # success | skipped
+    tuning_profile: str
+    extracted_at: datetime           # UTC, after extraction: the timestamp in the file names (as Rivet)
+    extract_seconds: float
+    peak_rss_mb: int
+    partition_key: str | None = None
+    uris: list[str] = field(default_factory=list)  # filled in by the commit
+
+    def file_name(self, index: int) -> str:
+        """`<export>_<UTC timestamp>_<short run id>[_part<i>].<ext>`: reruns never overwrite or collide."""
+        stamp = self.extracted_at.strftime("%Y%m%d_%H%M%S")
+        part = f"_part{index}" if len(self.parts) > 1 else ""
+        return f"{self.export_name}_{stamp}_{self.run_id[:8]}{part}.{EXTENSIONS[self.format]}"
+
+    @property
+    def bytes(self) -> int:
+        return sum(p.bytes for p in self.parts)
+
+    def schema_columns(self) -> list[dict]:
+        return [{"name": f.name, "type": str(f.type)} for f in self.schema]

@@ -1,0 +1,135 @@
+"""Where the source database is and how to open a session on it.
+
+Connection URLs carry credentials, so they are built only when a connection is opened and rendered for
+humans only through `SourceDatabase.display_url` (password hidden).
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import NullPool
+
+from ..config.models import SourceConfig
+from ..config.tuning import EffectiveTuning
+
+DRIVERS = {"postgres": "postgresql+psycopg", "mysql": "mysql+pymysql", "sqlite": "sqlite"}
+DEFAULT_PORTS = {"postgres": 5432, "mysql": 3306}
+
+
+class SourceError(RuntimeError):
+    """The source cannot be reached or configured; the message never contains credentials."""
+
+
+class SourceDatabase:
+    """The export source: one database per rivet.yaml, opened per use (no long-lived connections)."""
+
+    def __init__(self, config: SourceConfig, base_dir: str | os.PathLike = "."):
+        self.config = config
+        self.base_dir = Path(base_dir)
+
+    @property
+    def kind(self) -> str:
+        return self.config.type
+
+    @cached_property
+    def url(self) -> URL:
+        """The SQLAlchemy URL with its password; never log it, use `display_url`."""
+        cfg = self.config
+        if cfg.url is not None:
+            raw = cfg.url
+        elif cfg.url_env is not None:
+            raw = os.environ.get(cfg.url_env)
+            if not raw:
+                raise SourceError(f"source: env var '{cfg.url_env}' not set (url_env)")
+        elif cfg.url_file is not None:
+            try:
+                raw = (self.base_dir / cfg.url_file).read_text().strip()
+            except OSError as exc:
+                raise SourceError(f"source: cannot read url_file '{cfg.url_file}': {exc.strerror}") from None
+        else:
+            return self._structured_url()
+        try:
+            url = make_url(raw)
+        except Exception:
+            raise SourceError(f"source: the {'url' if cfg.url else 'connection URL'} is not a valid database URL") \
+                from None
+        url = url.set(drivername=DRIVERS[cfg.type])
+        if cfg.type == "sqlite" and url.database and url.database != ":memory:":
+            url = url.set(database=str(self.base_dir / url.database))
+        return url
+
+    def _structured_url(self) -> URL:
+        cfg = self.config
+        if cfg.type == "sqlite":
+            return URL.create("sqlite", database=str(self.base_dir / cfg.database))
+        password = cfg.password
+        if cfg.password_env is not None:
+            password = os.environ.get(cfg.password_env)
+            if password is None:
+                raise SourceError(f"source: env var '{cfg.password_env}' not set (password_env)")
+        return URL.create(DRIVERS[cfg.type], username=cfg.user, password=password or None, host=cfg.host,
+                          port=cfg.port or DEFAULT_PORTS[cfg.type], database=cfg.database)
+
+    @property
+    def display_url(self) -> str:
+        return self.url.render_as_string(hide_password=True)
+
+    def native_url(self, scheme: str) -> str:
+        """The URL for a native driver (libpq for ADBC, connectorx), password included: pass it, never print it."""
+        return self.url.set(drivername=scheme).render_as_string(hide_password=False)
+
+    @cached_property
+    def engine(self) -> sa.Engine:
+        connect_args = {"connect_timeout": 10} if self.kind != "sqlite" else {}
+        return sa.create_engine(self.url, poolclass=NullPool, connect_args=connect_args)
+
+    @cached_property
+    def is_mariadb(self) -> bool:
+        if self.kind != "mysql":
+            return False
+        with self.engine.connect() as conn:
+            return "mariadb" in str(conn.exec_driver_sql("SELECT VERSION()").scalar()).lower()
+
+    @contextmanager
+    def session(self, tuning: EffectiveTuning) -> Iterator[sa.Connection]:
+        """A connection with the export's statement and lock timeouts applied to every statement it runs."""
+        try:
+            conn = self.engine.connect()
+        except sa.exc.DBAPIError as exc:
+            raise SourceError(f"cannot connect to {self.display_url}: {_first_line(exc.orig)}") from None
+        try:
+            for statement in self.session_settings(tuning):
+                conn.exec_driver_sql(statement)
+            yield conn
+        finally:
+            conn.close()
+
+    def session_settings(self, tuning: EffectiveTuning) -> list[str]:
+        """Rivet's per-session limits; MariaDB names its statement timeout differently from MySQL."""
+        out = []
+        if self.kind == "postgres":
+            if tuning.statement_timeout_s:
+                out.append(f"SET statement_timeout = '{int(tuning.statement_timeout_s)}s'")
+            if tuning.lock_timeout_s:
+                out.append(f"SET lock_timeout = '{int(tuning.lock_timeout_s)}s'")
+        elif self.kind == "mysql" and tuning.statement_timeout_s:
+            if self.is_mariadb:
+                out.append(f"SET SESSION max_statement_time = {int(tuning.statement_timeout_s)}")
+            else:
+                out.append(f"SET SESSION max_execution_time = {int(tuning.statement_timeout_s) * 1000}")
+        elif self.kind == "sqlite" and tuning.lock_timeout_s:
+            out.append(f"PRAGMA busy_timeout = {int(tuning.lock_timeout_s) * 1000}")
+        return out
+
+    def quote(self, identifier: str) -> str:
+        return self.engine.dialect.identifier_preparer.quote_identifier(identifier)
+
+
+def _first_line(exc: BaseException | None) -> str:
+    return str(exc).strip().splitlines()[0] if exc and str(exc).strip() else type(exc).__name__

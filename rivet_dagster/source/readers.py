@@ -1,0 +1,268 @@
+"""Streaming reads: a query in, Arrow record batches of the declared schema out, memory bounded by the batch.
+
+* PostgreSQL: ADBC (libpq binary COPY decoded to Arrow in C++).
+* MySQL / MariaDB: connectorx's Arrow stream (binary protocol decoded in Rust).
+* SQLite: the DB-API cursor, `fetchmany` per batch (the embedded demo engine; no native Arrow driver).
+
+The whole read is one streamed statement, so `statement_timeout_s` keeps Rivet's per-FETCH meaning through a
+stall watchdog: the read is cancelled when the server takes longer than that to deliver one batch.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pyarrow as pa
+
+from ..config.tuning import EffectiveTuning, estimated_row_bytes
+from .engines import SourceDatabase, SourceError
+from .types import SourceColumn, mysql_column, postgres_type, schema_of, conform
+
+READ_AHEAD_BATCHES = 2
+
+
+def describe(source: SourceDatabase, query: str, tuning: EffectiveTuning) -> list[SourceColumn] | None:
+    """The query's result columns with their exact Arrow types (None for SQLite: typed by its values)."""
+    if source.kind == "sqlite":
+        return None
+    probe = f"SELECT * FROM ({query}) AS _rivet LIMIT 0"
+    with source.session(tuning) as conn:
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(probe)
+            if source.kind == "postgres":
+                return _postgres_columns(cursor)
+            return [mysql_column(f.name, f.type_code, f.flags, f.charsetnr, f.length, f.scale)
+                    for f in cursor._result.fields]
+        finally:
+            cursor.close()
+
+
+def _postgres_columns(cursor) -> list[SourceColumn]:
+    description = list(cursor.description)
+    cursor.execute(
+        "SELECT t.oid, t.typname, t.typtype, e.typname, b.typname FROM pg_type t "
+        "LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A' "
+        "LEFT JOIN pg_type b ON b.oid = t.typbasetype WHERE t.oid = ANY(%s)",
+        ([c.type_code for c in description],))
+    types = {row[0]: row[1:] for row in cursor.fetchall()}
+    columns = []
+    for c in description:
+        typname, typtype, element, base = types[c.type_code]
+        if typtype == "d":  # a domain reads as its base type
+            typname, typtype = base, "b"
+        db_type, arrow_type = postgres_type(c.name, typname, typtype, c.precision, c.scale, element)
+        columns.append(SourceColumn(c.name, db_type, arrow_type))
+    return columns
+
+
+def stream(source: SourceDatabase, query: str, columns: list[SourceColumn] | None,
+           tuning: EffectiveTuning) -> Iterator[pa.RecordBatch]:
+    """Record batches of the declared schema, throttled by `throttle_ms`, read one batch ahead of the writer."""
+    schema = schema_of(columns) if columns is not None else None
+    rows = tuning.rows_per_batch(schema)
+    if source.kind == "postgres":
+        batches = _postgres_batches(source, query, schema, rows, tuning)
+    elif source.kind == "mysql":
+        batches = _mysql_batches(source, query, columns, rows, tuning)
+    else:
+        batches = _dbapi_batches(source, query, rows, tuning)
+    return _read_ahead(_throttled(batches, tuning.throttle_ms), READ_AHEAD_BATCHES)
+
+
+def _postgres_batches(source, query, schema, rows, tuning) -> Iterator[pa.RecordBatch]:
+    import adbc_driver_postgresql.dbapi as adbc
+
+    try:
+        conn = adbc.connect(source.native_url("postgresql"))
+    except Exception as exc:
+        raise SourceError(f"cannot connect to {source.display_url}: {_first_line(exc)}") from None
+    with conn, conn.cursor() as cursor:
+        if tuning.lock_timeout_s:
+            cursor.execute(f"SET lock_timeout = '{int(tuning.lock_timeout_s)}s'")
+        cursor.adbc_statement.set_options(**{
+            "adbc.postgresql.batch_size_hint_bytes": str(rows * estimated_row_bytes(schema))})
+        with StallWatchdog(tuning.statement_timeout_s, cursor.adbc_cancel) as watchdog:
+            with watchdog.waiting():
+                cursor.execute(query)
+                reader = cursor.fetch_record_batch()
+            yield from _conformed(watchdog.iterate(reader), schema)
+
+
+def _mysql_batches(source, query, columns, rows, tuning) -> Iterator[pa.RecordBatch]:
+    import connectorx as cx
+
+    tag = f"rivet-dagster:{uuid.uuid4().hex}"
+    if any(c.read_as for c in columns):
+        select = ", ".join(
+            (c.read_as.format(col=f"_rivet.{source.quote(c.name)}") if c.read_as else f"_rivet.{source.quote(c.name)}")
+            + f" AS {source.quote(c.name)}" for c in columns)
+        query = f"SELECT {select} FROM ({query}) AS _rivet"
+    query = f"/* {tag} */ {query}"
+
+    def kill_query():
+        with source.engine.connect() as conn:
+            ids = conn.exec_driver_sql(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE %s AND ID <> CONNECTION_ID()",
+                (f"%{tag}%",)).scalars().all()
+            for thread_id in ids:
+                conn.exec_driver_sql(f"KILL QUERY {int(thread_id)}")
+
+    schema = schema_of(columns)
+    with StallWatchdog(tuning.statement_timeout_s, kill_query) as watchdog:
+        with watchdog.waiting():
+            try:
+                reader = cx.read_sql(source.native_url("mysql"), query, return_type="arrow_stream", batch_size=rows)
+            except Exception as exc:
+                raise SourceError(f"query failed on {source.display_url}: {_first_line(exc)}") from None
+        yield from _conformed(watchdog.iterate(reader), schema)
+
+
+def _dbapi_batches(source, query, rows, tuning) -> Iterator[pa.RecordBatch]:
+    """SQLite: Python rows to Arrow columns; each column's type is fixed by its first non-NULL values."""
+    with source.session(tuning) as conn:
+        cursor = conn.connection.dbapi_connection.cursor()
+        cursor.execute(query)
+        names = [d[0] for d in cursor.description]
+        types: list[pa.DataType | None] = [None] * len(names)
+        while True:
+            chunk = cursor.fetchmany(rows)
+            if not chunk:
+                break
+            arrays = []
+            for i, values in enumerate(zip(*chunk)):
+                try:
+                    array = pa.array(values, type=types[i])
+                except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+                    raise ValueError(f"column '{names[i]}': values of different types ({exc}); SQLite is "
+                                     f"dynamically typed, cast the column in the query") from None
+                if types[i] is None and not pa.types.is_null(array.type):
+                    types[i] = array.type
+                arrays.append(array)
+            if any(t is None for t in types):  # still all NULL: hold back the type until a value shows it
+                arrays = [a if t is not None else a.cast(pa.string()) for a, t in zip(arrays, types)]
+                types = [t or pa.string() for t in types]
+            yield pa.RecordBatch.from_arrays(arrays, names=names)
+        cursor.close()
+
+
+def _conformed(batches, schema) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        if batch.num_rows:
+            yield conform(batch, schema)
+
+
+def _throttled(batches: Iterator[pa.RecordBatch], throttle_ms: int) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        yield batch
+        if throttle_ms:
+            time.sleep(throttle_ms / 1000)
+
+
+def _read_ahead(batches: Iterator[pa.RecordBatch], depth: int) -> Iterator[pa.RecordBatch]:
+    """Read the next batches on a thread while the caller writes this one (both release the GIL)."""
+    pending: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        pending.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    break
+            pending.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            pending.put(exc)
+        finally:
+            batches.close() if hasattr(batches, "close") else None
+
+    thread = threading.Thread(target=produce, name="rivet-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = pending.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                pending.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        thread.join()
+
+
+class StallWatchdog:
+    """Cancel a streamed statement when one batch takes longer than `timeout_s` (0 disables it)."""
+
+    def __init__(self, timeout_s: int, cancel: Callable[[], object]):
+        self.timeout_s = timeout_s
+        self.cancel = cancel
+        self.fired = False
+        self._since: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="rivet-statement-timeout", daemon=True)
+
+    def __enter__(self):
+        if self.timeout_s:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    @contextmanager
+    def waiting(self):
+        self._since = time.monotonic()
+        try:
+            yield
+        except Exception as exc:
+            if self.fired:
+                raise SourceError(self.message) from None
+            raise exc
+        finally:
+            self._since = None
+
+    def iterate(self, reader) -> Iterator[pa.RecordBatch]:
+        iterator = iter(reader)
+        while True:
+            with self.waiting():
+                batch = next(iterator, None)
+            if batch is None:
+                return
+            yield batch
+
+    @property
+    def message(self) -> str:
+        return (f"the source sent no batch for {self.timeout_s}s (tuning.statement_timeout_s); the read was "
+                "cancelled")
+
+    def _watch(self):
+        while not self._stop.wait(0.2):
+            since = self._since
+            if since is not None and time.monotonic() - since > self.timeout_s:
+                self.fired = True
+                try:
+                    self.cancel()
+                finally:
+                    return
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,29 @@
+"""The crash matrix's stages (CRASH_MATRIX.md), each marked where the code passes it.
+
+`reached(Stage.X)` is called at the end of stage X. With `RIVET_CRASH_AT=<stage>` in the environment the
+process kills itself there with SIGKILL, which is how the crash tests place a real crash. The variable is
+read once at import, so when it is unset a boundary costs one comparison.
+"""
+from __future__ import annotations
+
+import os
+import signal
+from enum import Enum
+
+
+class Stage(str, Enum):
+    QUERY = "query"            # 4. the query is running and its first batch arrived
+    FETCH = "fetch"            # 5. mid-fetch: at least one batch is in a staged file
+    STAGED = "staged"          # 6. every part is complete and fsynced in staging
+    COMMITTED = "committed"    # 7. a part is at its final path (atomic rename / upload)
+    MANIFEST = "manifest"      #    ... and recorded in the file manifest
+    CURSOR = "cursor"          # 8. the cursor / checkpoint advanced (incremental and chunked modes)
+    METRIC = "metric"          # 9. the run's metric is recorded; notifications follow, best effort
+
+
+_CRASH_AT = os.environ.get("RIVET_CRASH_AT") or None
+
+
+def reached(stage: Stage) -> None:
+    if _CRASH_AT is not None and _CRASH_AT == stage.value:
+        os.kill(os.getpid(), signal.SIGKILL)

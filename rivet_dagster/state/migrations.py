@@ -1,0 +1,87 @@
+"""The state store's schema, as numbered migrations applied in order and recorded in `schema_version`.
+
+Tables keep Rivet's names and columns (so `state` / `metrics` read the same), plus what Dagster adds:
+the partition key, the committed URI and a checksum per file, and the schema's full history.
+"""
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (1, """
+    CREATE TABLE export_state (
+        export_name       TEXT PRIMARY KEY,
+        last_cursor_value TEXT,
+        last_run_at       TEXT
+    );
+    CREATE TABLE file_manifest (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id        TEXT NOT NULL,
+        export_name   TEXT NOT NULL,
+        partition_key TEXT,
+        file_name     TEXT NOT NULL,
+        uri           TEXT NOT NULL,
+        row_count     INTEGER NOT NULL,
+        bytes         INTEGER NOT NULL,
+        format        TEXT NOT NULL,
+        compression   TEXT,
+        checksum      TEXT NOT NULL,
+        created_at    TEXT NOT NULL
+    );
+    CREATE INDEX file_manifest_by_export ON file_manifest (export_name, id DESC);
+    CREATE TABLE export_metrics (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        export_name    TEXT NOT NULL,
+        run_id         TEXT NOT NULL,
+        partition_key  TEXT,
+        run_at         TEXT NOT NULL,
+        duration_ms    INTEGER NOT NULL,
+        total_rows     INTEGER NOT NULL DEFAULT 0,
+        peak_rss_mb    INTEGER,
+        status         TEXT NOT NULL CHECK (status IN ('success', 'failed', 'skipped')),
+        error_message  TEXT,
+        tuning_profile TEXT,
+        format         TEXT,
+        mode           TEXT,
+        files_produced INTEGER NOT NULL DEFAULT 0,
+        bytes_written  INTEGER NOT NULL DEFAULT 0,
+        retries        INTEGER NOT NULL DEFAULT 0,
+        validated      INTEGER,
+        schema_changed INTEGER
+    );
+    CREATE INDEX export_metrics_by_export ON export_metrics (export_name, id DESC);
+    CREATE TABLE export_schema (
+        export_name  TEXT PRIMARY KEY,
+        columns_json TEXT NOT NULL,
+        updated_at   TEXT NOT NULL
+    );
+    CREATE TABLE schema_history (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        export_name  TEXT NOT NULL,
+        run_id       TEXT NOT NULL,
+        columns_json TEXT NOT NULL,
+        recorded_at  TEXT NOT NULL
+    );
+    """),
+]
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the database to the newest version; each migration commits on its own. Returns the version."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY)")
+    current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
+    for version, script in MIGRATIONS:
+        if version <= current:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("SELECT 1 FROM schema_version WHERE version = ?", (version,)).fetchone() is None:
+                for statement in filter(str.strip, script.split(";")):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        current = version
+    return current
