@@ -25,7 +25,11 @@ def build_definitions(config: RivetConfig | str | os.PathLike, params: Mapping[s
         config = load_config(config, params)
     _check_supported(config)
     state = StateStore(path=str(state_path or config.base_dir / STATE_FILE))
+    # Rivet runs exports one after another unless `parallel_exports` / `parallel_export_processes` is set;
+    # in Dagster that is the in-process executor (one process, no per-step start-up) vs. the multiprocess one.
+    parallel = config.parallel_exports or config.parallel_export_processes
     return dg.Definitions(
+        executor=dg.multiprocess_executor if parallel else dg.in_process_executor,
         assets=[build_export_asset(config, export) for export in config.exports],
         jobs=[dg.define_asset_job("rivet_exports", selection=dg.AssetSelection.all(),
                                   tags={"rivet/source": source_group(config)},

@@ -23,6 +23,7 @@ from .engines import SourceDatabase, SourceError
 from .types import SourceColumn, mysql_column, postgres_type, schema_of, conform
 
 READ_AHEAD_BATCHES = 2
+MAX_BATCH_BYTES = 16 << 20  # ADBC's own default; the batch row count never makes a batch larger than this
 
 
 def describe(source: SourceDatabase, query: str, tuning: EffectiveTuning) -> list[SourceColumn] | None:
@@ -65,6 +66,8 @@ def stream(source: SourceDatabase, query: str, columns: list[SourceColumn] | Non
     """Record batches of the declared schema, throttled by `throttle_ms`, read one batch ahead of the writer."""
     schema = schema_of(columns) if columns is not None else None
     rows = tuning.rows_per_batch(schema)
+    if schema is not None:
+        rows = max(1, min(rows, MAX_BATCH_BYTES // estimated_row_bytes(schema)))
     if source.kind == "postgres":
         batches = _postgres_batches(source, query, schema, rows, tuning)
     elif source.kind == "mysql":

@@ -1,0 +1,90 @@
+"""Shared fixtures: a fresh PostgreSQL database and a fresh MariaDB database per test session, and helpers
+to write a rivet.yaml and materialize it through Dagster.
+
+In CI (`CI` set) a missing server fails the tests that need it; on a developer machine they are skipped.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from rivet_dagster import build_definitions
+
+PG_ADMIN_URL = os.environ.get("RIVET_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+MARIADB_ADMIN_URL = os.environ.get("RIVET_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+SESSION_DB = f"rivet_test_{uuid.uuid4().hex[:10]}"
+
+
+def _server_missing(name: str, exc: Exception):
+    message = f"{name} is not reachable ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+    if os.environ.get("CI"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A database created for this session only; dropped at the end."""
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{SESSION_DB}"')
+    except sa.exc.OperationalError as exc:
+        _server_missing("PostgreSQL", exc)
+    url = sa.make_url(PG_ADMIN_URL).set(database=SESSION_DB)
+    yield url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{SESSION_DB}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def mariadb_url() -> Iterator[str]:
+    admin = sa.create_engine(MARIADB_ADMIN_URL, poolclass=sa.pool.NullPool)
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE `{SESSION_DB}` CHARACTER SET utf8mb4")
+    except sa.exc.OperationalError as exc:
+        _server_missing("MariaDB", exc)
+    url = sa.make_url(MARIADB_ADMIN_URL).set(database=SESSION_DB)
+    yield url.set(drivername="mysql").render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{SESSION_DB}`")
+
+
+def sql_engine(url: str) -> sa.Engine:
+    driver = "postgresql+psycopg" if url.startswith("postgresql") else "mysql+pymysql"
+    return sa.create_engine(sa.make_url(url).set(drivername=driver), poolclass=sa.pool.NullPool)
+
+
+def run_sql(url: str, *statements: str) -> None:
+    with sql_engine(url).begin() as conn:
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+
+
+def write_config(directory: Path, source: dict, exports: list[dict]) -> Path:
+    path = directory / "rivet.yaml"
+    path.write_text(yaml.safe_dump({"source": source, "exports": exports}, sort_keys=False))
+    return path
+
+
+def materialize(config_path: Path, *names: str, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+    defs = build_definitions(config_path)
+    selection = list(names) or None
+    assets = [a for a in defs.assets]
+    return dg.materialize(assets, resources=defs.resources, selection=selection,
+                          instance=dg.DagsterInstance.ephemeral(), raise_on_error=raise_on_error)
+
+
+@pytest.fixture
+def export_dir(tmp_path: Path) -> Path:
+    out = tmp_path / "out"
+    out.mkdir()
+    return out
