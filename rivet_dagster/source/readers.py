@@ -12,7 +12,6 @@ from __future__ import annotations
 import queue
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -39,6 +38,8 @@ def describe(source: SourceDatabase, query: str, tuning: EffectiveTuning) -> lis
                 return _postgres_columns(cursor)
             return [mysql_column(f.name, f.type_code, f.flags, f.charsetnr, f.length, f.scale)
                     for f in cursor._result.fields]
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise SourceError(f"the export query failed on {source.display_url}: {_first_line(exc)}") from None
         finally:
             cursor.close()
 
@@ -97,32 +98,36 @@ def _postgres_batches(source, query, schema, rows, tuning) -> Iterator[pa.Record
 
 
 def _mysql_batches(source, query, columns, rows, tuning) -> Iterator[pa.RecordBatch]:
+    """connectorx holds the GIL while it waits on the network, so no watchdog thread can run here:
+    `statement_timeout_s` is the server's limit on the streamed SELECT as a whole (Rivet's MySQL meaning)."""
     import connectorx as cx
 
-    tag = f"rivet-dagster:{uuid.uuid4().hex}"
-    if any(c.read_as for c in columns):
-        select = ", ".join(
-            (c.read_as.format(col=f"_rivet.{source.quote(c.name)}") if c.read_as else f"_rivet.{source.quote(c.name)}")
-            + f" AS {source.quote(c.name)}" for c in columns)
-        query = f"SELECT {select} FROM ({query}) AS _rivet"
-    query = f"/* {tag} */ {query}"
+    def column(c: SourceColumn) -> str:
+        expression = f"_rivet.{source.quote(c.name)}"
+        return (c.read_as.format(col=expression) if c.read_as else expression) + f" AS {source.quote(c.name)}"
 
-    def kill_query():
-        with source.engine.connect() as conn:
-            ids = conn.exec_driver_sql(
-                "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE %s AND ID <> CONNECTION_ID()",
-                (f"%{tag}%",)).scalars().all()
-            for thread_id in ids:
-                conn.exec_driver_sql(f"KILL QUERY {int(thread_id)}")
-
+    timeout = int(tuning.statement_timeout_s)
+    hint = f"/*+ MAX_EXECUTION_TIME({timeout * 1000}) */ " if timeout and not source.is_mariadb else ""
+    query = f"SELECT {hint}{', '.join(column(c) for c in columns)} FROM ({query}) AS _rivet"
+    if timeout and source.is_mariadb:
+        query = f"SET STATEMENT max_statement_time = {timeout} FOR {query}"
     schema = schema_of(columns)
-    with StallWatchdog(tuning.statement_timeout_s, kill_query) as watchdog:
-        with watchdog.waiting():
-            try:
-                reader = cx.read_sql(source.native_url("mysql"), query, return_type="arrow_stream", batch_size=rows)
-            except Exception as exc:
-                raise SourceError(f"query failed on {source.display_url}: {_first_line(exc)}") from None
-        yield from _conformed(watchdog.iterate(reader), schema)
+    try:
+        reader = cx.read_sql(source.native_url("mysql"), query, return_type="arrow_stream", batch_size=rows)
+        yield from _conformed(reader, schema)
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:  # connectorx reports server errors as Rust panics (BaseException)
+        if isinstance(exc, (ValueError, SourceError)) and not type(exc).__module__.startswith("pyo3"):
+            raise
+        raise SourceError(f"the export query failed on {source.display_url}: {_connectorx_error(exc)}") from None
+
+
+def _connectorx_error(exc: BaseException) -> str:
+    """The server's own message out of connectorx's wrapping (`... MySqlError { ERROR 1969 (70100): ... }`)."""
+    text = _first_line(exc)
+    inner = text.rsplit("MySqlError {", 1)[-1].split("}")[0].strip() if "MySqlError {" in text else text
+    return inner
 
 
 def _dbapi_batches(source, query, rows, tuning) -> Iterator[pa.RecordBatch]:
@@ -232,15 +237,19 @@ class StallWatchdog:
 
     @contextmanager
     def waiting(self):
+        """Around one blocking call; once the watchdog fired, the read fails even if the server ended the
+        statement quietly (MySQL's SLEEP() returns 1 when killed)."""
         self._since = time.monotonic()
         try:
             yield
-        except Exception as exc:
+        except Exception:
             if self.fired:
                 raise SourceError(self.message) from None
-            raise exc
+            raise
         finally:
             self._since = None
+        if self.fired:
+            raise SourceError(self.message)
 
     def iterate(self, reader) -> Iterator[pa.RecordBatch]:
         iterator = iter(reader)
