@@ -146,3 +146,24 @@ def test_credentials_never_reach_errors_metadata_or_logs(pg_orders, tmp_path, ex
     captured = capfd.readouterr()
     assert SECRET not in error + events + captured.out + captured.err
     assert SECRET not in state_of(config).metrics("orders")[0]["error_message"]
+
+
+def test_a_downstream_asset_receives_the_committed_file_uris(pg_orders, tmp_path, export_dir):
+    import dagster as dg
+    import pyarrow.dataset as ds
+
+    from rivet_dagster import build_definitions
+
+    config = write_config(tmp_path, {"type": "postgres", "url": pg_orders},
+                          [{"name": "orders", "query": "SELECT id FROM orders", "format": "parquet",
+                            "max_file_size": "64KB", "tuning": {"batch_size": 5000},
+                            "destination": local(export_dir)}])
+
+    @dg.asset(ins={"orders": dg.AssetIn()})
+    def orders_summary(orders: list[str]) -> int:
+        return ds.dataset([uri.removeprefix("file://") for uri in orders]).count_rows()
+
+    defs = build_definitions(config)
+    result = dg.materialize([*defs.assets, orders_summary], resources=defs.resources,
+                            instance=dg.DagsterInstance.ephemeral())
+    assert result.output_for_node("orders_summary") == 30000
