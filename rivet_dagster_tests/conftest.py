@@ -29,33 +29,28 @@ def _server_missing(name: str, exc: Exception):
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A database created for this session only; dropped at the end."""
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+def _session_database(name: str, admin_url: str, quote: str, drop_suffix: str = "") -> Iterator[str]:
+    """Create a database for this test session on the server at `admin_url`, yield its URL, drop it."""
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
     try:
         with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{SESSION_DB}"')
+            conn.exec_driver_sql(f"CREATE DATABASE {quote}{SESSION_DB}{quote}")
     except sa.exc.OperationalError as exc:
-        _server_missing("PostgreSQL", exc)
-    url = sa.make_url(PG_ADMIN_URL).set(database=SESSION_DB)
-    yield url.set(drivername="postgresql").render_as_string(hide_password=False)
+        _server_missing(name, exc)
+    url = sa.make_url(admin_url).set(database=SESSION_DB)
+    yield url.set(drivername=url.get_backend_name()).render_as_string(hide_password=False)
     with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{SESSION_DB}" WITH (FORCE)')
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quote}{SESSION_DB}{quote}{drop_suffix}")
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    yield from _session_database("PostgreSQL", PG_ADMIN_URL, '"', " WITH (FORCE)")
 
 
 @pytest.fixture(scope="session")
 def mariadb_url() -> Iterator[str]:
-    admin = sa.create_engine(MARIADB_ADMIN_URL, poolclass=sa.pool.NullPool)
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE `{SESSION_DB}` CHARACTER SET utf8mb4")
-    except sa.exc.OperationalError as exc:
-        _server_missing("MariaDB", exc)
-    url = sa.make_url(MARIADB_ADMIN_URL).set(database=SESSION_DB)
-    yield url.set(drivername="mysql").render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{SESSION_DB}`")
+    yield from _session_database("MariaDB", MARIADB_ADMIN_URL, "`")
 
 
 def sql_engine(url: str) -> sa.Engine:
@@ -77,9 +72,7 @@ def write_config(directory: Path, source: dict, exports: list[dict]) -> Path:
 
 def materialize(config_path: Path, *names: str, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
     defs = build_definitions(config_path)
-    selection = list(names) or None
-    assets = [a for a in defs.assets]
-    return dg.materialize(assets, resources=defs.resources, selection=selection,
+    return dg.materialize(list(defs.assets), resources=defs.resources, selection=list(names) or None,
                           instance=dg.DagsterInstance.ephemeral(), raise_on_error=raise_on_error)
 
 

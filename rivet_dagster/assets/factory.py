@@ -4,8 +4,10 @@ description = the query, code version = a hash of the export's config."""
 import hashlib
 import re
 import time
+from pathlib import Path
 
 import dagster as dg
+from sqlalchemy.engine import make_url
 
 from ..config.models import ExportConfig, RivetConfig
 from ..destinations.publish import record_failure
@@ -16,12 +18,16 @@ IO_MANAGER_KEYS = {"local": "rivet_local_io"}
 
 
 def source_group(config: RivetConfig) -> str:
-    """A group name for the source that never needs its credentials: `<type>_<database>` where known."""
-    database = config.source.database
-    if config.source.url:
-        database = config.source.url.rsplit("/", 1)[-1].split("?")[0]
-    label = f"{config.source.type}_{database}" if database else config.source.type
-    return re.sub(r"[^A-Za-z0-9_]", "_", label.rsplit("/", 1)[-1].removesuffix(".db"))
+    """`<type>_<database>` from what the config states (an env var or file URL is not read for a label)."""
+    source = config.source
+    database = source.database
+    if source.url:
+        try:
+            database = make_url(source.url).database
+        except Exception:
+            database = None
+    name = Path(database).stem if database else ""
+    return re.sub(r"\W", "_", f"{source.type}_{name}" if name else source.type)
 
 
 def code_version(config: RivetConfig, export: ExportConfig) -> str:

@@ -75,9 +75,8 @@ def _to_python(node: yaml.Node, path: KeyPath, lines: dict, file: Path, variable
             if key in out:
                 raise ConfigError(f"duplicate key '{key}'", file=file, line=key_node.start_mark.line + 1,
                                   key=format_key(path + (key,)))
-            lines[path + (key,)] = key_node.start_mark.line + 1
             out[key] = _to_python(value_node, path + (key,), lines, file, variables)
-            lines[path + (key,)] = key_node.start_mark.line + 1
+            lines[path + (key,)] = key_node.start_mark.line + 1  # the key's line, not its value's
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_to_python(item, path + (i,), lines, file, variables) for i, item in enumerate(node.value)]

@@ -232,7 +232,7 @@ class RivetConfig(Strict):
     key_lines: dict[tuple, int] = Field(default_factory=dict, exclude=True, repr=False)
 
     @model_validator(mode="after")
-    def _unique_names(self):
+    def _export_rules(self):
         seen: set[str] = set()
         for i, export in enumerate(self.exports):
             if export.name in seen:

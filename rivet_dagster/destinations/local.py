@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from ..config.models import DestinationConfig
+from ..durability import fsync
 
 STAGING_DIR = ".rivet-staging"
 
@@ -29,7 +30,7 @@ class LocalDestination:
     def commit(self, staged_file: Path, file_name: str) -> str:
         final = self.root / file_name
         os.replace(staged_file, final)
-        _fsync_dir(self.root)
+        fsync(self.root)
         return final.as_uri()
 
     def cleanup(self, export_name: str, run_id: str) -> None:
@@ -42,10 +43,3 @@ class LocalDestination:
             except OSError:
                 break
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

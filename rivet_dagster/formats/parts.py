@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from .writers import EXTENSIONS, fsync_file, open_writer
+from ..durability import fsync
+from .writers import EXTENSIONS, open_writer
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class PartWriter:
     def _finish_part(self) -> None:
         self._writer.close()
         path = self._writer.path
-        fsync_file(path)
+        fsync(path)
         self.parts.append(StagedPart(path, self._rows, path.stat().st_size, _sha256(path)))
         self._writer, self._rows = None, 0
 

@@ -1,7 +1,6 @@
 """One output file: Parquet (configured codec, large bounded row groups) or CSV (RFC 4180)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -96,10 +95,3 @@ def open_writer(fmt: str, path: Path, schema: pa.Schema, compression: str, level
     buffer_bytes = min(ROW_GROUP_BYTES, max_file_size) if max_file_size else ROW_GROUP_BYTES
     return ParquetFileWriter(path, schema, compression, level, buffer_bytes)
 
-
-def fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

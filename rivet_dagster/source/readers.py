@@ -115,19 +115,16 @@ def _mysql_batches(source, query, columns, rows, tuning) -> Iterator[pa.RecordBa
     try:
         reader = cx.read_sql(source.native_url("mysql"), query, return_type="arrow_stream", batch_size=rows)
         yield from _conformed(reader, schema)
-    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+    except (KeyboardInterrupt, SystemExit, GeneratorExit, ValueError, SourceError):
         raise
     except BaseException as exc:  # connectorx reports server errors as Rust panics (BaseException)
-        if isinstance(exc, (ValueError, SourceError)) and not type(exc).__module__.startswith("pyo3"):
-            raise
         raise SourceError(f"the export query failed on {source.display_url}: {_connectorx_error(exc)}") from None
 
 
 def _connectorx_error(exc: BaseException) -> str:
     """The server's own message out of connectorx's wrapping (`... MySqlError { ERROR 1969 (70100): ... }`)."""
     text = _first_line(exc)
-    inner = text.rsplit("MySqlError {", 1)[-1].split("}")[0].strip() if "MySqlError {" in text else text
-    return inner
+    return text.rsplit("MySqlError {", 1)[-1].split("}")[0].strip() if "MySqlError {" in text else text
 
 
 def _dbapi_batches(source, query, rows, tuning) -> Iterator[pa.RecordBatch]:

@@ -80,3 +80,14 @@ def test_the_demo_database_is_realistic_and_about_100k_rows(tmp_path):
         assert db.execute("SELECT COUNT(*) FROM customers WHERE full_name LIKE '%ü%' OR full_name LIKE '%李%'"
                           ).fetchone()[0] > 0
     assert parse_config((DEMO / "rivet.yaml").read_text().replace("${RIVET_DEMO_OUTPUT}", "out"))
+
+
+def test_the_shipped_instance_config_is_valid(tmp_path, monkeypatch):
+    shutil.copy(Path(__file__).parents[2] / "dagster.yaml", tmp_path / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    instance = dg.DagsterInstance.get()
+    assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+    assert instance.get_settings("telemetry") == {"enabled": False}
+    queue = instance.get_concurrency_config().run_queue_config
+    assert queue.tag_concurrency_limits == [
+        {"key": "rivet/source", "value": {"applyLimitPerUniqueValue": True}, "limit": 2}]
