@@ -1,6 +1,8 @@
 """IO managers: the asset returns staged files, the IO manager commits them. A failed commit fails the
 step before Dagster stores the materialization, so a materialization always means committed data."""
 
+import time
+
 import dagster as dg
 
 from ..state.store import StateStore
@@ -15,10 +17,12 @@ class LocalExportIOManager(dg.ConfigurableIOManager):
     state: dg.ResourceDependency[StateStore]
 
     def handle_output(self, context: dg.OutputContext, obj: StagedExport) -> None:
+        started = time.monotonic()
         schema_changed = publish(obj, LocalDestination(obj.destination), self.state, context.log)
         context.add_output_metadata({
             "uris": dg.MetadataValue.json(obj.uris),
             "files": len(obj.uris),
+            "duration_seconds": round(obj.extract_seconds + time.monotonic() - started, 3),
             "schema_changed": schema_changed,
         })
 

@@ -51,7 +51,7 @@ def test_a_full_export_commits_every_row_and_records_it(engine, pg_orders, maria
     assert metadata["dagster/row_count"].value == 30000
     assert [c.name for c in metadata["dagster/column_schema"].value.columns][:3] == ["id", "amount", "status"]
     assert metadata["uris"].value == [path.as_uri()]
-    assert {"bytes", "extract_seconds", "rows_per_second", "peak_rss_mb"} <= set(metadata)
+    assert {"bytes", "extract_seconds", "duration_seconds", "rows_per_second", "peak_rss_mb"} <= set(metadata)
 
     state = state_of(config)
     [file] = state.files("orders")
