@@ -4,21 +4,18 @@
 * MySQL / MariaDB: connectorx's Arrow stream (binary protocol decoded in Rust).
 * SQLite: the DB-API cursor, `fetchmany` per batch (the embedded demo engine; no native Arrow driver).
 
-The whole read is one streamed statement, so `statement_timeout_s` keeps Rivet's per-FETCH meaning through a
-stall watchdog: the read is cancelled when the server takes longer than that to deliver one batch.
+Each read is one streamed statement. `statement_timeout_s` keeps Rivet's meanings: per batch on PostgreSQL
+(a stall watchdog cancels the COPY), the server's limit on the whole SELECT on MySQL/MariaDB.
 """
 from __future__ import annotations
 
-import queue
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 
 import pyarrow as pa
 
 from ..config.tuning import EffectiveTuning, estimated_row_bytes
 from .engines import SourceDatabase, SourceError
+from .pacing import StallWatchdog, read_ahead, throttled
 from .types import SourceColumn, mysql_column, postgres_type, schema_of, conform
 
 READ_AHEAD_BATCHES = 2
@@ -75,7 +72,7 @@ def stream(source: SourceDatabase, query: str, columns: list[SourceColumn] | Non
         batches = _mysql_batches(source, query, columns, rows, tuning)
     else:
         batches = _dbapi_batches(source, query, rows, tuning)
-    return _read_ahead(_throttled(batches, tuning.throttle_ms), READ_AHEAD_BATCHES)
+    return read_ahead(throttled(batches, tuning.throttle_ms), READ_AHEAD_BATCHES)
 
 
 def _postgres_batches(source, query, schema, rows, tuning) -> Iterator[pa.RecordBatch]:
@@ -159,118 +156,6 @@ def _conformed(batches, schema) -> Iterator[pa.RecordBatch]:
     for batch in batches:
         if batch.num_rows:
             yield conform(batch, schema)
-
-
-def _throttled(batches: Iterator[pa.RecordBatch], throttle_ms: int) -> Iterator[pa.RecordBatch]:
-    for batch in batches:
-        yield batch
-        if throttle_ms:
-            time.sleep(throttle_ms / 1000)
-
-
-def _read_ahead(batches: Iterator[pa.RecordBatch], depth: int) -> Iterator[pa.RecordBatch]:
-    """Read the next batches on a thread while the caller writes this one (both release the GIL)."""
-    pending: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def produce():
-        try:
-            for batch in batches:
-                while not stop.is_set():
-                    try:
-                        pending.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    break
-            pending.put(done)
-        except BaseException as exc:  # handed to the consumer, raised there
-            pending.put(exc)
-        finally:
-            batches.close() if hasattr(batches, "close") else None
-
-    thread = threading.Thread(target=produce, name="rivet-read-ahead", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = pending.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():
-            try:
-                pending.get(timeout=0.1)
-            except queue.Empty:
-                pass
-        thread.join()
-
-
-class StallWatchdog:
-    """Cancel a streamed statement when one batch takes longer than `timeout_s` (0 disables it)."""
-
-    def __init__(self, timeout_s: int, cancel: Callable[[], object]):
-        self.timeout_s = timeout_s
-        self.cancel = cancel
-        self.fired = False
-        self._since: float | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="rivet-statement-timeout", daemon=True)
-
-    def __enter__(self):
-        if self.timeout_s:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    @contextmanager
-    def waiting(self):
-        """Around one blocking call; once the watchdog fired, the read fails even if the server ended the
-        statement quietly (MySQL's SLEEP() returns 1 when killed)."""
-        self._since = time.monotonic()
-        try:
-            yield
-        except Exception:
-            if self.fired:
-                raise SourceError(self.message) from None
-            raise
-        finally:
-            self._since = None
-        if self.fired:
-            raise SourceError(self.message)
-
-    def iterate(self, reader) -> Iterator[pa.RecordBatch]:
-        iterator = iter(reader)
-        while True:
-            with self.waiting():
-                batch = next(iterator, None)
-            if batch is None:
-                return
-            yield batch
-
-    @property
-    def message(self) -> str:
-        return (f"the source sent no batch for {self.timeout_s}s (tuning.statement_timeout_s); the read was "
-                "cancelled")
-
-    def _watch(self):
-        while not self._stop.wait(0.2):
-            since = self._since
-            if since is not None and time.monotonic() - since > self.timeout_s:
-                self.fired = True
-                try:
-                    self.cancel()
-                finally:
-                    return
 
 
 def _first_line(exc: BaseException) -> str:
