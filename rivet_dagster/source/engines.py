@@ -80,6 +80,11 @@ class SourceDatabase:
     def display_url(self) -> str:
         return self.url.render_as_string(hide_password=True)
 
+    def error(self, message: str) -> SourceError:
+        """A SourceError whose text cannot carry the password, whatever a driver put in its message."""
+        password = self.url.password
+        return SourceError(message.replace(str(password), "***") if password else message)
+
     def native_url(self, scheme: str) -> str:
         """The URL for a native driver (libpq for ADBC, connectorx), password included: pass it, never print it."""
         return self.url.set(drivername=scheme).render_as_string(hide_password=False)
@@ -102,7 +107,7 @@ class SourceDatabase:
         try:
             conn = self.engine.connect()
         except sa.exc.DBAPIError as exc:
-            raise SourceError(f"cannot connect to {self.display_url}: {_first_line(exc.orig)}") from None
+            raise self.error(f"cannot connect to {self.display_url}: {_first_line(exc.orig)}") from None
         try:
             for statement in self.session_settings(tuning):
                 conn.exec_driver_sql(statement)

@@ -36,7 +36,7 @@ def describe(source: SourceDatabase, query: str, tuning: EffectiveTuning) -> lis
             return [mysql_column(f.name, f.type_code, f.flags, f.charsetnr, f.length, f.scale)
                     for f in cursor._result.fields]
         except conn.dialect.loaded_dbapi.Error as exc:
-            raise SourceError(f"the export query failed on {source.display_url}: {_first_line(exc)}") from None
+            raise source.error(f"the export query failed on {source.display_url}: {_first_line(exc)}") from None
         finally:
             cursor.close()
 
@@ -81,7 +81,7 @@ def _postgres_batches(source, query, schema, rows, tuning) -> Iterator[pa.Record
     try:
         conn = adbc.connect(source.native_url("postgresql"))
     except Exception as exc:
-        raise SourceError(f"cannot connect to {source.display_url}: {_first_line(exc)}") from None
+        raise source.error(f"cannot connect to {source.display_url}: {_first_line(exc)}") from None
     with conn, conn.cursor() as cursor:
         if tuning.lock_timeout_s:
             cursor.execute(f"SET lock_timeout = '{int(tuning.lock_timeout_s)}s'")
@@ -115,7 +115,7 @@ def _mysql_batches(source, query, columns, rows, tuning) -> Iterator[pa.RecordBa
     except (KeyboardInterrupt, SystemExit, GeneratorExit, ValueError, SourceError):
         raise
     except BaseException as exc:  # connectorx reports server errors as Rust panics (BaseException)
-        raise SourceError(f"the export query failed on {source.display_url}: {_connectorx_error(exc)}") from None
+        raise source.error(f"the export query failed on {source.display_url}: {_connectorx_error(exc)}") from None
 
 
 def _connectorx_error(exc: BaseException) -> str:

@@ -55,3 +55,9 @@ def test_a_failing_query_names_the_server_error_and_not_the_password(mariadb_url
     source = SourceDatabase(SourceConfig(type="mysql", url=mariadb_url))
     with pytest.raises(SourceError, match=r"the export query failed on mysql\+pymysql://root@.*doesn't exist"):
         describe(source, "SELECT * FROM missing_table", merge_tuning(None, None))
+
+
+def test_source_errors_never_carry_the_password():
+    source = SourceDatabase(SourceConfig(type="postgres", url="postgresql://u:Sup3rSecret@127.0.0.1:1/db"))
+    error = source.error("driver said: postgresql://u:Sup3rSecret@127.0.0.1:1/db refused")
+    assert "Sup3rSecret" not in str(error) and "u:***@" in str(error)
