@@ -10,10 +10,11 @@ from .assets.factory import IO_MANAGER_KEYS, SOURCE_KEY, STATE_KEY, build_export
 from .config.loader import load_config
 from .config.models import RivetConfig
 from .destinations.io_managers import LocalExportIOManager
+from .sensors.new_rows import build_new_rows_sensor
 from .source.engines import SourceDatabase
 from .state.store import StateStore
 
-SUPPORTED_MODES = ("full",)
+SUPPORTED_MODES = ("full", "incremental")
 STATE_FILE = ".rivet_state.db"
 
 
@@ -31,6 +32,10 @@ def build_definitions(config: RivetConfig | str | os.PathLike, params: Mapping[s
     return dg.Definitions(
         executor=dg.multiprocess_executor if parallel else dg.in_process_executor,
         assets=[build_export_asset(config, export) for export in config.exports],
+        sensors=[build_new_rows_sensor(config, export) for export in config.exports if export.mode == "incremental"],
+        schedules=[dg.ScheduleDefinition(name=f"{export.name}_schedule", cron_schedule=export.schedule,
+                                         target=[export.name], default_status=dg.DefaultScheduleStatus.RUNNING)
+                   for export in config.exports if export.schedule],
         jobs=[dg.define_asset_job("rivet_exports", selection=dg.AssetSelection.all(),
                                   tags={"rivet/source": source_group(config)},
                                   description="Every export of the config, once.")],

@@ -6,6 +6,8 @@ In CI (`CI` set) a missing server fails the tests that need it; on a developer m
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,6 +76,19 @@ def materialize(config_path: Path, *names: str, raise_on_error: bool = True) -> 
     defs = build_definitions(config_path)
     return dg.materialize(list(defs.assets), resources=defs.resources, selection=list(names) or None,
                           instance=dg.DagsterInstance.ephemeral(), raise_on_error=raise_on_error)
+
+
+def materialize_cli(config: Path, home: Path, select: str, crash_at: str | None = None) -> subprocess.CompletedProcess:
+    """`dagster asset materialize` in a subprocess, optionally SIGKILLed at a crash-matrix stage."""
+    home.mkdir(exist_ok=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {**os.environ, "RIVET_CONFIG": str(config), "DAGSTER_HOME": str(home)}
+    env.pop("RIVET_CRASH_AT", None)
+    if crash_at:
+        env["RIVET_CRASH_AT"] = crash_at
+    command = [str(Path(sys.executable).with_name("dagster")), "asset", "materialize", "-m",
+               "rivet_dagster.definitions", "--select", select]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The export step up to staging (crash-matrix stages 4-6): describe the query, stream it, write staged parts.
+"""The export step up to staging (crash-matrix stages 4-6): plan the read, describe it, stream it, write parts.
 
 Nothing here is visible at the destination; the IO manager commits what this returns.
 """
@@ -9,39 +9,47 @@ import time
 from datetime import datetime, timezone
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..config.models import ExportConfig, RivetConfig
 from ..destinations.local import LocalDestination
 from ..destinations.staged import StagedExport
 from ..formats.meta_columns import meta_fields, with_meta_columns
 from ..formats.parts import PartWriter
+from ..source import queries
 from ..source.engines import SourceDatabase
 from ..source.readers import describe, stream
-from ..source.types import schema_of
+from ..source.types import SourceColumn, schema_of
 from ..stages import Stage, reached
+from ..state.cursors import Window
+from ..state.store import StateStore
 
 PROGRESS_EVERY_S = 5.0
 
 
-def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDatabase, run_id: str, log,
-                 partition_key: str | None = None) -> StagedExport:
+def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDatabase, state: StateStore,
+                 run_id: str, log, partition_key: str | None = None) -> StagedExport:
     started = time.monotonic()
     tuning = config.tuning_for(export)
     query = config.query_for(export).strip().rstrip(";").strip()
     columns = describe(source, query, tuning)
+    plan, pending = _plan(export, source, state, query, columns, log)
     staging = LocalDestination(export.destination).staging_dir(export.name, run_id)
     exported_at = datetime.now(timezone.utc)
     schema = _output_schema(schema_of(columns) if columns is not None else None, export)
     writer: PartWriter | None = None
     progress = _Progress(export.name, log)
+    high_water = _HighWater(export.cursor_column) if export.mode == "incremental" else None
     try:
-        for batch in stream(source, query, columns, tuning):
+        for batch in stream(source, plan, columns, tuning):
             if writer is None:
                 reached(Stage.QUERY)
                 schema = schema or _output_schema(batch.schema, export)
                 writer = PartWriter(staging, export.name, export.format, schema, compression=export.compression,
                                     compression_level=export.compression_level,
                                     max_file_size=export.max_file_size_bytes)
+            if high_water is not None:
+                high_water.update(batch)
             writer.write(with_meta_columns(batch, schema, export.meta_columns, exported_at, run_id))
             reached(Stage.FETCH)
             progress.update(writer.rows)
@@ -52,15 +60,64 @@ def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDataba
         raise
     reached(Stage.STAGED)
     rows = sum(p.rows for p in parts)
+    extracted_at = datetime.now(timezone.utc)
+    stem = pending.file_stem if pending else f"{export.name}_{extracted_at:%Y%m%d_%H%M%S}_{run_id[:8]}"
+    window = None
+    if pending is not None:
+        window = pending
+    elif high_water is not None and high_water.value is not None:
+        window = Window(plan.params.get("after"), high_water.value, stem, ())
     log.info(f"{export.name}: staged {rows:,} rows in {len(parts)} file(s) "
-             f"({time.monotonic() - started:.2f}s, {progress.rate(rows):,.0f} rows/s)")
+             f"({time.monotonic() - started:.2f}s, {progress.rate(rows):,.0f} rows/s)"
+             + (f"; cursor window ({window.after}, {window.up_to}]" if window else ""))
+    empty_status = "skipped" if export.skip_empty or export.mode == "incremental" else "success"
     return StagedExport(
         export_name=export.name, run_id=run_id, mode=export.mode, format=export.format,
         compression=export.compression if export.format == "parquet" else None, destination=export.destination,
-        schema=schema or pa.schema([]), parts=parts, rows=rows,
-        status="skipped" if rows == 0 and export.skip_empty else "success",
-        tuning_profile=tuning.profile_label, extracted_at=datetime.now(timezone.utc),
-        extract_seconds=time.monotonic() - started, peak_rss_mb=peak_rss_mb(), partition_key=partition_key)
+        schema=schema or pa.schema([]), parts=parts, rows=rows, status=empty_status if rows == 0 else "success",
+        tuning_profile=tuning.profile_label, extracted_at=extracted_at,
+        extract_seconds=time.monotonic() - started, peak_rss_mb=peak_rss_mb(), file_stem=stem, window=window,
+        partition_key=partition_key)
+
+
+def _plan(export: ExportConfig, source: SourceDatabase, state: StateStore, query: str,
+          columns: list[SourceColumn] | None, log) -> tuple[queries.ReadPlan, Window | None]:
+    """The read for this run, and the pending window it repairs (incremental runs after a crash)."""
+    if export.mode != "incremental":
+        return queries.full(query), None
+    cast = None
+    if columns is not None:
+        found = [c for c in columns if c.name == export.cursor_column]
+        if not found:
+            raise ValueError(f"export '{export.name}': cursor_column '{export.cursor_column}' is not a column of "
+                             f"the query (columns: {', '.join(c.name for c in columns)})")
+        cast = found[0].db_type.split(" ")[0]
+    pending = state.pending_window(export.name)
+    if pending is not None:
+        log.warning(f"{export.name}: a previous run stopped after opening the window ({pending.after}, "
+                    f"{pending.up_to}]; re-exporting exactly that window to the same files")
+        return queries.incremental(source, query, export.cursor_column, cast, pending.after, pending.up_to), pending
+    after = state.cursor(export.name)
+    return queries.incremental(source, query, export.cursor_column, cast, after), None
+
+
+class _HighWater:
+    """The largest cursor value exported, computed per batch in Arrow."""
+
+    def __init__(self, column: str):
+        self.column = column
+        self.value = None
+
+    def update(self, batch: pa.RecordBatch) -> None:
+        values = batch.column(batch.schema.get_field_index(self.column))
+        if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)
+                or pa.types.is_decimal(values.type) or pa.types.is_temporal(values.type)
+                or pa.types.is_string(values.type)):
+            raise ValueError(f"cursor_column '{self.column}' is a {values.type}; a cursor must be a number, text, "
+                             "a date or a timestamp")
+        newest = pc.max(values).as_py()
+        if newest is not None and (self.value is None or newest > self.value):
+            self.value = newest
 
 
 def _output_schema(data_schema: pa.Schema | None, export: ExportConfig) -> pa.Schema | None:

@@ -53,7 +53,8 @@ def build_export_asset(config: RivetConfig, export: ExportConfig) -> dg.AssetsDe
     def export_asset(context: dg.AssetExecutionContext):
         started = time.monotonic()
         try:
-            staged = stage_export(config, export, context.resources.rivet_source, context.run.run_id, context.log)
+            staged = stage_export(config, export, context.resources.rivet_source, context.resources.rivet_state,
+                                  context.run.run_id, context.log)
         except BaseException as exc:
             record_failure(context.resources.rivet_state, export.name, context.run.run_id, export.mode, export.format,
                            config.tuning_for(export).profile_label, time.monotonic() - started, exc)

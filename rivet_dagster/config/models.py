@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
+from dagster._utils.schedules import is_valid_cron_string  # the check Dagster's ScheduleDefinition applies
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .errors import ConfigError, KeyedError
@@ -106,6 +107,11 @@ class DestinationConfig(Strict):
         return self.path or self.prefix or "."
 
 
+class SensorConfig(Strict):
+    """rivet-dagster: the `<export>_new_rows` sensor of an incremental export runs, polling this often."""
+    interval_seconds: int = Field(60, ge=1)
+
+
 class MetaColumns(Strict):
     exported_at: bool = False
     row_hash: bool = False
@@ -151,6 +157,8 @@ class ExportConfig(Strict):
     quality: QualityConfig | None = None
     destination: DestinationConfig
     tuning: TuningConfig | None = None
+    sensor: SensorConfig | None = None     # rivet-dagster: incremental exports only
+    schedule: str | None = None            # rivet-dagster: a cron expression (UTC) that materializes the export
 
     @field_validator("name")
     @classmethod
@@ -171,6 +179,10 @@ class ExportConfig(Strict):
         for key in required.get(self.mode, ()):
             if getattr(self, key) is None:
                 raise KeyedError(key, f"{self.mode} mode requires {key}")
+        if self.sensor is not None and self.mode != "incremental":
+            raise KeyedError("sensor", "sensor is only valid with mode: incremental (it polls the cursor column)")
+        if self.schedule is not None and not is_valid_cron_string(self.schedule):
+            raise KeyedError("schedule", f"'{self.schedule}' is not a valid cron expression (e.g. '0 3 * * *')")
         if self.chunk_dense and self.mode != "chunked":
             raise KeyedError("chunk_dense", "chunk_dense is only valid with mode: chunked")
         if self.compression_level is not None:

@@ -33,6 +33,11 @@ class LocalDestination:
         fsync(self.root)
         return final.as_uri()
 
+    def remove(self, file_name: str) -> None:
+        """Delete a committed file that a repaired window superseded."""
+        (self.root / file_name).unlink(missing_ok=True)
+        fsync(self.root)
+
     def cleanup(self, export_name: str, run_id: str) -> None:
         """After a successful commit: remove the run's staging folder, and the parents once they are empty."""
         run_dir = self.root / STAGING_DIR / export_name / run_id

@@ -1,25 +1,37 @@
 """The commit sequence after staging, in the crash matrix's order: commit each part -> record it in the
-manifest -> (cursor, for modes that have one) -> metric. A failure before the metric records a failed
-metric and re-raises, so Dagster records no materialization and the step can simply be rerun."""
+manifest -> cursor -> metric. A failure before the metric records a failed metric and re-raises, so Dagster
+records no materialization and the step can simply be rerun.
+
+Incremental exports go further than at-least-once: the window (after, up_to] and its file names are recorded
+before the first commit. A rerun that finds that record re-exports exactly the window under the same names
+(replacing them) and removes any part it no longer produces, so a crash between commit and cursor leaves
+no duplicate rows behind."""
 from __future__ import annotations
 
 import time
 from typing import Protocol
 
 from ..stages import Stage, reached
+from ..state.cursors import Window
 from ..state.store import FileRecord, MetricRecord, StateStore
 from .staged import StagedExport
 
 
 class Destination(Protocol):
     def commit(self, staged_file, file_name: str) -> str: ...
+    def remove(self, file_name: str) -> None: ...
     def cleanup(self, export_name: str, run_id: str) -> None: ...
 
 
 def publish(staged: StagedExport, destination: Destination, state: StateStore, log) -> bool:
     """Commit every staged part and record it; returns whether the schema changed since the last run."""
     started = time.monotonic()
+    window = staged.window
     try:
+        if window is not None:
+            state.open_window(staged.export_name, staged.run_id, Window(
+                window.after, window.up_to, staged.file_stem, tuple(dict.fromkeys(staged.file_names + list(window.files)))))
+            state.forget_files(staged.export_name, list(window.files))  # a repair re-records what it replaces
         for index, part in enumerate(staged.parts):
             name = staged.file_name(index)
             uri = destination.commit(part.path, name)
@@ -30,6 +42,11 @@ def publish(staged: StagedExport, destination: Destination, state: StateStore, l
                 compression=staged.compression, checksum=f"sha256:{part.sha256}"))
             reached(Stage.MANIFEST)
             staged.uris.append(uri)
+        if window is not None:
+            for stale in set(window.files) - set(staged.file_names):
+                destination.remove(stale)
+            state.close_window(staged.export_name, window.up_to)
+            reached(Stage.CURSOR)
         schema_changed = state.record_schema(staged.export_name, staged.run_id, staged.schema_columns()) \
             if staged.rows else False
     except BaseException as exc:

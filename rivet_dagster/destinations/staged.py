@@ -7,6 +7,7 @@ from datetime import datetime
 import pyarrow as pa
 
 from ..config.models import DestinationConfig
+from ..state.cursors import Window
 from ..formats.parts import StagedPart
 from ..formats.writers import EXTENSIONS
 
@@ -27,14 +28,19 @@ class StagedExport:
     extracted_at: datetime           # UTC, after extraction: the timestamp in the file names (as Rivet)
     extract_seconds: float
     peak_rss_mb: int
+    file_stem: str = ""              # `<export>_<UTC timestamp>_<short run id>`; kept when a window is repaired
+    window: Window | None = None     # incremental: the cursor window these files hold; `files` = ones it replaces
     partition_key: str | None = None
     uris: list[str] = field(default_factory=list)  # filled in by the commit
 
     def file_name(self, index: int) -> str:
-        """`<export>_<UTC timestamp>_<short run id>[_part<i>].<ext>`: reruns never overwrite or collide."""
-        stamp = self.extracted_at.strftime("%Y%m%d_%H%M%S")
+        """`<stem>[_part<i>].<ext>`: the stem carries a timestamp and the run id, so reruns never collide."""
         part = f"_part{index}" if len(self.parts) > 1 else ""
-        return f"{self.export_name}_{stamp}_{self.run_id[:8]}{part}.{EXTENSIONS[self.format]}"
+        return f"{self.file_stem}{part}.{EXTENSIONS[self.format]}"
+
+    @property
+    def file_names(self) -> list[str]:
+        return [self.file_name(i) for i in range(len(self.parts))]
 
     @property
     def bytes(self) -> int:

@@ -123,7 +123,9 @@ class SourceDatabase:
                 out.append(f"SET statement_timeout = '{int(tuning.statement_timeout_s)}s'")
             if tuning.lock_timeout_s:
                 out.append(f"SET lock_timeout = '{int(tuning.lock_timeout_s)}s'")
-        elif self.kind == "mysql" and tuning.statement_timeout_s:
+        elif self.kind == "mysql":
+            out.append("SET time_zone = '+00:00'")  # TIMESTAMP values and bound timestamps are UTC instants
+        if self.kind == "mysql" and tuning.statement_timeout_s:
             if self.is_mariadb:
                 out.append(f"SET SESSION max_statement_time = {int(tuning.statement_timeout_s)}")
             else:

@@ -9,6 +9,8 @@ Each read is one streamed statement. `statement_timeout_s` keeps Rivet's meaning
 """
 from __future__ import annotations
 
+import datetime
+import decimal
 from collections.abc import Iterator
 
 import pyarrow as pa
@@ -16,6 +18,7 @@ import pyarrow as pa
 from ..config.tuning import EffectiveTuning, estimated_row_bytes
 from .engines import SourceDatabase, SourceError
 from .pacing import StallWatchdog, read_ahead, throttled
+from .queries import ReadPlan
 from .types import SourceColumn, mysql_column, postgres_type, schema_of, conform
 
 READ_AHEAD_BATCHES = 2
@@ -59,7 +62,7 @@ def _postgres_columns(cursor) -> list[SourceColumn]:
     return columns
 
 
-def stream(source: SourceDatabase, query: str, columns: list[SourceColumn] | None,
+def stream(source: SourceDatabase, plan: ReadPlan, columns: list[SourceColumn] | None,
            tuning: EffectiveTuning) -> Iterator[pa.RecordBatch]:
     """Record batches of the declared schema, throttled by `throttle_ms`, read one batch ahead of the writer."""
     schema = schema_of(columns) if columns is not None else None
@@ -67,15 +70,15 @@ def stream(source: SourceDatabase, query: str, columns: list[SourceColumn] | Non
     if schema is not None:
         rows = max(1, min(rows, MAX_BATCH_BYTES // estimated_row_bytes(schema)))
     if source.kind == "postgres":
-        batches = _postgres_batches(source, query, schema, rows, tuning)
-    elif source.kind == "mysql":
-        batches = _mysql_batches(source, query, columns, rows, tuning)
-    else:
-        batches = _dbapi_batches(source, query, rows, tuning)
+        batches = _postgres_batches(source, plan, schema, rows, tuning)
+    elif source.kind == "mysql" and not plan.params:
+        batches = _mysql_batches(source, plan.render(source), columns, rows, tuning)
+    else:  # SQLite, and MySQL reads with bound values (connectorx cannot bind parameters)
+        batches = _dbapi_batches(source, plan, columns, rows, tuning)
     return read_ahead(throttled(batches, tuning.throttle_ms), READ_AHEAD_BATCHES)
 
 
-def _postgres_batches(source, query, schema, rows, tuning) -> Iterator[pa.RecordBatch]:
+def _postgres_batches(source, plan, schema, rows, tuning) -> Iterator[pa.RecordBatch]:
     import adbc_driver_postgresql.dbapi as adbc
 
     try:
@@ -85,11 +88,14 @@ def _postgres_batches(source, query, schema, rows, tuning) -> Iterator[pa.Record
     with conn, conn.cursor() as cursor:
         if tuning.lock_timeout_s:
             cursor.execute(f"SET lock_timeout = '{int(tuning.lock_timeout_s)}s'")
+        for name, value in plan.params.items():  # bound here, read back by the query with the column's type
+            cursor.execute("SELECT set_config($1, $2, false)", (f"rivet.{name}", postgres_text(value)))
+            cursor.fetchall()
         cursor.adbc_statement.set_options(**{
             "adbc.postgresql.batch_size_hint_bytes": str(rows * estimated_row_bytes(schema))})
         with StallWatchdog(tuning.statement_timeout_s, cursor.adbc_cancel) as watchdog:
             with watchdog.waiting():
-                cursor.execute(query)
+                cursor.execute(plan.render(source))
                 reader = cursor.fetch_record_batch()
             yield from _conformed(watchdog.iterate(reader), schema)
 
@@ -99,13 +105,9 @@ def _mysql_batches(source, query, columns, rows, tuning) -> Iterator[pa.RecordBa
     `statement_timeout_s` is the server's limit on the streamed SELECT as a whole (Rivet's MySQL meaning)."""
     import connectorx as cx
 
-    def column(c: SourceColumn) -> str:
-        expression = f"_rivet.{source.quote(c.name)}"
-        return (c.read_as.format(col=expression) if c.read_as else expression) + f" AS {source.quote(c.name)}"
-
     timeout = int(tuning.statement_timeout_s)
     hint = f"/*+ MAX_EXECUTION_TIME({timeout * 1000}) */ " if timeout and not source.is_mariadb else ""
-    query = f"SELECT {hint}{', '.join(column(c) for c in columns)} FROM ({query}) AS _rivet"
+    query = f"SELECT {hint}{', '.join(_projection(source, c) for c in columns)} FROM ({query}) AS _rivet"
     if timeout and source.is_mariadb:
         query = f"SET STATEMENT max_statement_time = {timeout} FOR {query}"
     schema = schema_of(columns)
@@ -124,32 +126,81 @@ def _connectorx_error(exc: BaseException) -> str:
     return text.rsplit("MySqlError {", 1)[-1].split("}")[0].strip() if "MySqlError {" in text else text
 
 
-def _dbapi_batches(source, query, rows, tuning) -> Iterator[pa.RecordBatch]:
-    """SQLite: Python rows to Arrow columns; each column's type is fixed by its first non-NULL values."""
+def _dbapi_batches(source, plan, columns, rows, tuning) -> Iterator[pa.RecordBatch]:
+    """Python rows to Arrow columns, one batch per `fetchmany`, on an unbuffered cursor. With declared columns
+    the batch is cast to them; without (SQLite) a column takes the type of its first non-NULL values."""
+    sql = plan.render(source)
+    if columns is not None and any(c.read_as for c in columns):
+        sql = f"SELECT {', '.join(_projection(source, c) for c in columns)} FROM ({sql}) AS _rivet_read"
+    with source.session(tuning) as conn:
+        cursor = _unbuffered_cursor(source, conn.connection.dbapi_connection)
+        try:
+            cursor.execute(sql, plan.params) if plan.params else cursor.execute(sql)
+            names = [d[0] for d in cursor.description]
+            types: list[pa.DataType | None] = [None] * len(names)
+            while chunk := cursor.fetchmany(rows):
+                arrays = [_column_array(names[i], values, types[i]) for i, values in enumerate(zip(*chunk))]
+                if columns is not None:
+                    yield conform(pa.RecordBatch.from_arrays(arrays, names=names), schema_of(columns))
+                    continue
+                types = [t or (a.type if not pa.types.is_null(a.type) else None) for t, a in zip(types, arrays)]
+                yield pa.RecordBatch.from_arrays(
+                    [a if not pa.types.is_null(a.type) else a.cast(pa.string()) for a in arrays], names=names)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise source.error(f"the export query failed on {source.display_url}: {_first_line(exc)}") from None
+        finally:
+            cursor.close()
+
+
+def _unbuffered_cursor(source, raw):
+    """A cursor that streams rows (PyMySQL buffers the whole result unless asked not to; sqlite3 streams)."""
+    if source.kind == "mysql":
+        import pymysql.cursors
+        return raw.cursor(pymysql.cursors.SSCursor)
+    return raw.cursor()
+
+
+def _column_array(name: str, values: tuple, known: pa.DataType | None) -> pa.Array:
+    try:
+        return pa.array(values, type=known)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+        raise ValueError(f"column '{name}': values of different types ({exc}); SQLite is dynamically typed, "
+                         "cast the column in the query") from None
+
+
+def _projection(source, column: SourceColumn) -> str:
+    expression = f"_rivet.{source.quote(column.name)}"
+    return (column.read_as.format(col=expression) if column.read_as else expression) + \
+        f" AS {source.quote(column.name)}"
+
+
+def postgres_text(value) -> str:
+    """A value in PostgreSQL's input syntax, for `set_config` (read back with `::type`)."""
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, (datetime.date, decimal.Decimal, int, float)):
+        return str(value) if not isinstance(value, float) else repr(value)
+    return str(value)
+
+
+def fetch_value(source: SourceDatabase, plan: ReadPlan, tuning: EffectiveTuning):
+    """One value from a small query (sensors, planners), bound the same way as the streaming reads."""
     with source.session(tuning) as conn:
         cursor = conn.connection.dbapi_connection.cursor()
-        cursor.execute(query)
-        names = [d[0] for d in cursor.description]
-        types: list[pa.DataType | None] = [None] * len(names)
-        while True:
-            chunk = cursor.fetchmany(rows)
-            if not chunk:
-                break
-            arrays = []
-            for i, values in enumerate(zip(*chunk)):
-                try:
-                    array = pa.array(values, type=types[i])
-                except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
-                    raise ValueError(f"column '{names[i]}': values of different types ({exc}); SQLite is "
-                                     f"dynamically typed, cast the column in the query") from None
-                if types[i] is None and not pa.types.is_null(array.type):
-                    types[i] = array.type
-                arrays.append(array)
-            if any(t is None for t in types):  # still all NULL: hold back the type until a value shows it
-                arrays = [a if t is not None else a.cast(pa.string()) for a, t in zip(arrays, types)]
-                types = [t or pa.string() for t in types]
-            yield pa.RecordBatch.from_arrays(arrays, names=names)
-        cursor.close()
+        try:
+            if source.kind == "postgres":
+                for name, value in plan.params.items():
+                    cursor.execute("SELECT set_config(%s, %s, false)", (f"rivet.{name}", postgres_text(value)))
+                cursor.execute(plan.render(source))
+            elif plan.params:
+                cursor.execute(plan.render(source), plan.params)
+            else:
+                cursor.execute(plan.render(source))
+            return cursor.fetchone()[0]
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise source.error(f"the query failed on {source.display_url}: {_first_line(exc)}") from None
+        finally:
+            cursor.close()
 
 
 def _conformed(batches, schema) -> Iterator[pa.RecordBatch]:

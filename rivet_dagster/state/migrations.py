@@ -63,6 +63,18 @@ MIGRATIONS: list[tuple[int, str]] = [
         recorded_at  TEXT NOT NULL
     );
     """),
+    (2, """
+    ALTER TABLE export_state ADD COLUMN cursor_json TEXT;
+    CREATE TABLE pending_window (
+        export_name TEXT PRIMARY KEY,
+        run_id      TEXT NOT NULL,
+        after_json  TEXT,
+        up_to_json  TEXT NOT NULL,
+        file_stem   TEXT NOT NULL,
+        files_json  TEXT NOT NULL,
+        created_at  TEXT NOT NULL
+    );
+    """),
 ]
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from . import cursors
+from .cursors import Window
 from .migrations import migrate
 
 
@@ -114,6 +116,45 @@ class StateStore(dg.ConfigurableResource):
             conn.execute("INSERT INTO schema_history (export_name, run_id, columns_json, recorded_at) "
                          "VALUES (?, ?, ?, ?)", (export_name, run_id, columns_json, now))
             return row is not None
+
+    # ------------------------------------------------------------------------ incremental cursor (stage 8)
+    def cursor(self, export_name: str):
+        with self.connect() as conn:
+            row = conn.execute("SELECT cursor_json FROM export_state WHERE export_name = ?", (export_name,)).fetchone()
+        return cursors.decode(row["cursor_json"]) if row else None
+
+    def pending_window(self, export_name: str) -> Window | None:
+        with self.connect() as conn:
+            row = conn.execute("SELECT * FROM pending_window WHERE export_name = ?", (export_name,)).fetchone()
+        if row is None:
+            return None
+        return Window(cursors.decode(row["after_json"]), cursors.decode(row["up_to_json"]), row["file_stem"],
+                      tuple(json.loads(row["files_json"])))
+
+    def open_window(self, export_name: str, run_id: str, window: Window) -> None:
+        """Before the commit: the window and its file names, so a crash after it can be repaired exactly."""
+        with self.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO pending_window (export_name, run_id, after_json, up_to_json, "
+                         "file_stem, files_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (export_name, run_id, None if window.after is None else cursors.encode(window.after),
+                          cursors.encode(window.up_to), window.file_stem, json.dumps(list(window.files)), utc_now()))
+
+    def close_window(self, export_name: str, up_to) -> None:
+        """After every file is committed and in the manifest: advance the cursor and drop the pending window,
+        in one transaction."""
+        with self.transaction() as conn:
+            conn.execute("INSERT INTO export_state (export_name, last_cursor_value, last_run_at, cursor_json) "
+                         "VALUES (?, ?, ?, ?) ON CONFLICT (export_name) DO UPDATE SET "
+                         "last_cursor_value = excluded.last_cursor_value, last_run_at = excluded.last_run_at, "
+                         "cursor_json = excluded.cursor_json",
+                         (export_name, cursors.display(up_to), utc_now(), cursors.encode(up_to)))
+            conn.execute("DELETE FROM pending_window WHERE export_name = ?", (export_name,))
+
+    def forget_files(self, export_name: str, file_names: list[str]) -> None:
+        """Drop manifest rows of files a repaired window replaced or removed."""
+        with self.transaction() as conn:
+            conn.executemany("DELETE FROM file_manifest WHERE export_name = ? AND file_name = ?",
+                             [(export_name, name) for name in file_names])
 
     # ---------------------------------------------------------------------------------------- reads
     def files(self, export_name: str | None = None, last: int = 50) -> list[dict]:

@@ -44,7 +44,7 @@ def test_the_code_version_follows_the_exports_config(demo_config):
 
 @pytest.mark.parametrize("old, new, key", [
     ("    meta_columns: {exported_at: true, run_id: true}\n",
-     "    meta_columns: {exported_at: true, run_id: true}\n    mode: incremental\n    cursor_column: id\n", "mode"),
+     "    meta_columns: {exported_at: true, run_id: true}\n    mode: chunked\n    chunk_column: id\n", "mode"),
     ('destination: {type: local, path: "${RIVET_DEMO_OUTPUT}"}', "destination: {type: s3, bucket: b}",
      "destination.type"),
 ])

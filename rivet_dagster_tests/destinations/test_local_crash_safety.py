@@ -2,20 +2,16 @@
 
 After any crash no final path holds a partial file, and the rerun delivers every source row.
 """
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
 from rivet_dagster.state.store import StateStore
-from rivet_dagster_tests.conftest import run_sql, write_config
+from rivet_dagster_tests.conftest import materialize_cli, run_sql, write_config
 
 ROWS = 200_000
-DAGSTER = str(Path(sys.executable).with_name("dagster"))
 
 
 @pytest.fixture(scope="module")
@@ -23,17 +19,6 @@ def crash_table(pg_url):
     run_sql(pg_url, "DROP TABLE IF EXISTS crash_src",
             "CREATE TABLE crash_src AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 200000) g")
     return pg_url
-
-
-def materialize_cli(config: Path, home: Path, crash_at: str | None = None) -> subprocess.CompletedProcess:
-    home.mkdir(exist_ok=True)
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {**os.environ, "RIVET_CONFIG": str(config), "DAGSTER_HOME": str(home)}
-    env.pop("RIVET_CRASH_AT", None)
-    if crash_at:
-        env["RIVET_CRASH_AT"] = crash_at
-    return subprocess.run([DAGSTER, "asset", "materialize", "-m", "rivet_dagster.definitions", "--select", "crash"],
-                          env=env, capture_output=True, text=True, timeout=180)
 
 
 def final_files(out: Path) -> list[Path]:
@@ -55,14 +40,14 @@ def test_a_sigkill_at_any_stage_leaves_no_partial_file_and_a_rerun_delivers_ever
                             "max_file_size": "1MB", "tuning": {"batch_size": 20_000},
                             "destination": {"type": "local", "path": str(export_dir)}}])
 
-    crashed = materialize_cli(config, tmp_path / "home", crash_at=stage)
+    crashed = materialize_cli(config, tmp_path / "home", "crash", crash_at=stage)
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
     for path in final_files(export_dir):  # whatever reached a final path is a complete, readable file
         assert pq.ParquetFile(path).metadata.num_rows > 0
     assert bool(final_files(export_dir)) == committed_before_crash
     manifest_before = state_rows(config, "SELECT file_name FROM file_manifest")
 
-    rerun = materialize_cli(config, tmp_path / "home")
+    rerun = materialize_cli(config, tmp_path / "home", "crash")
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     run_files = state_rows(config, "SELECT file_name, row_count FROM file_manifest WHERE run_id = "
                                    "(SELECT run_id FROM export_metrics WHERE status = 'success' ORDER BY id DESC)")

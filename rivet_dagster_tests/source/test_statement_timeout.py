@@ -7,6 +7,7 @@ import pytest
 from rivet_dagster.config.models import SourceConfig
 from rivet_dagster.config.tuning import merge_tuning
 from rivet_dagster.source.engines import SourceDatabase, SourceError
+from rivet_dagster.source import queries
 from rivet_dagster.source.readers import describe, stream
 from rivet_dagster.source.types import SourceColumn
 
@@ -17,7 +18,7 @@ def test_postgres_cancels_a_read_when_one_batch_takes_longer_than_the_statement_
     columns = describe(source, stall, merge_tuning({"profile": "fast"}, None))
     started = time.monotonic()
     with pytest.raises(SourceError, match=r"no batch for 1s \(tuning.statement_timeout_s\)"):
-        list(stream(source, stall, columns, merge_tuning({"profile": "fast", "statement_timeout_s": 1}, None)))
+        list(stream(source, queries.full(stall), columns, merge_tuning({"profile": "fast", "statement_timeout_s": 1}, None)))
     assert time.monotonic() - started < 10
 
 
@@ -25,7 +26,7 @@ def test_postgres_long_reads_are_not_limited_as_a_whole(pg_url):
     source = SourceDatabase(SourceConfig(type="postgres", url=pg_url))
     slow = "SELECT g FROM generate_series(1, 3) g, LATERAL (SELECT pg_sleep(0.6)) s"
     tuning = merge_tuning({"profile": "fast", "statement_timeout_s": 1, "batch_size": 1}, None)
-    assert sum(b.num_rows for b in stream(source, slow, describe(source, slow, tuning), tuning)) == 3
+    assert sum(b.num_rows for b in stream(source, queries.full(slow), describe(source, slow, tuning), tuning)) == 3
 
 
 def test_mariadb_limits_the_streamed_statement_with_max_statement_time(mariadb_url):
@@ -34,7 +35,7 @@ def test_mariadb_limits_the_streamed_statement_with_max_statement_time(mariadb_u
     columns = [SourceColumn("x", "int", pa.int64())]  # describing SLEEP() would run it: MariaDB evaluates it
     started = time.monotonic()
     with pytest.raises(SourceError, match=r"ERROR 1969 .*max_statement_time exceeded"):
-        list(stream(source, stall, columns, merge_tuning({"profile": "fast", "statement_timeout_s": 1}, None)))
+        list(stream(source, queries.full(stall), columns, merge_tuning({"profile": "fast", "statement_timeout_s": 1}, None)))
     assert time.monotonic() - started < 10
 
 

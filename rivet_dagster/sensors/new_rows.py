@@ -1,0 +1,45 @@
+"""`<export>_new_rows`: requests a run of an incremental export when its source has rows past the cursor.
+
+It asks the database for MAX(cursor) over rows after the stored cursor (the cursor is a bound value), so
+it needs no comparison in Python. The run key is that value, and the sensor's own cursor remembers it, so
+one batch of new rows yields one run. A source error fails the tick (shown in the UI); the daemon goes on.
+"""
+import dagster as dg
+
+from ..config.models import ExportConfig, RivetConfig
+from ..source import queries
+from ..source.engines import SourceDatabase
+from ..source.readers import describe, fetch_value
+from ..state import cursors
+from ..state.store import StateStore
+
+DEFAULT_INTERVAL_S = 60
+
+
+def build_new_rows_sensor(config: RivetConfig, export: ExportConfig) -> dg.SensorDefinition:
+    tuning = config.tuning_for(export)
+
+    @dg.sensor(
+        name=f"{export.name}_new_rows",
+        target=[export.name],
+        minimum_interval_seconds=export.sensor.interval_seconds if export.sensor else DEFAULT_INTERVAL_S,
+        default_status=dg.DefaultSensorStatus.RUNNING if export.sensor else dg.DefaultSensorStatus.STOPPED,
+        description=f"Runs '{export.name}' when rows with {export.cursor_column} past the stored cursor appear.",
+    )
+    def new_rows(context: dg.SensorEvaluationContext, rivet_source: dg.ResourceParam[SourceDatabase],
+                 rivet_state: StateStore):
+        source, state = rivet_source, rivet_state
+        query = config.query_for(export).strip().rstrip(";").strip()
+        columns = describe(source, query, tuning) or []
+        cast = next((c.db_type.split(" ")[0] for c in columns if c.name == export.cursor_column), None)
+        after = state.cursor(export.name)
+        newest = fetch_value(source, queries.newest(source, query, export.cursor_column, cast, after), tuning)
+        if newest is None:
+            return dg.SkipReason(f"no rows with {export.cursor_column} after {after}" if after is not None
+                                 else "the source has no rows yet")
+        key = cursors.encode(newest)
+        if key == context.cursor:
+            return dg.SkipReason(f"a run for rows up to {cursors.display(newest)} was already requested")
+        return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"{export.name}:{key}")], cursor=key)
+
+    return new_rows

@@ -1,0 +1,68 @@
+"""The SQL each mode runs: the user's query wrapped with quoted identifiers and bound values.
+
+A `ReadPlan` is constant SQL text plus named values. Values are never pasted into the SQL: each reader binds
+them in its own way (PostgreSQL: session settings read back with the column's type, so the COPY stream
+stays; MySQL/MariaDB and SQLite: DB-API parameters).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .engines import SourceDatabase
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    sql: str                                   # with {name} placeholders for the bound values
+    params: dict[str, Any] = field(default_factory=dict)
+    param_types: dict[str, str] = field(default_factory=dict)  # PostgreSQL type to read each value back as
+
+    def render(self, source: SourceDatabase) -> str:
+        """The SQL for `source`'s reader, with each {name} turned into that engine's parameter reference."""
+        def reference(name: str) -> str:
+            if source.kind == "postgres":
+                return f"current_setting('rivet.{name}')::{self.param_types[name]}"
+            if source.kind == "mysql":
+                return f"%({name})s"
+            return f":{name}"
+
+        template = self.sql
+        if source.kind == "mysql" and self.params:  # the driver %-formats the text when it binds values
+            template = template.replace("%", "%%")
+        return template.format(**{name: reference(name) for name in self.params})
+
+
+def full(query: str) -> ReadPlan:
+    return ReadPlan(_braces(query))
+
+
+def incremental(source: SourceDatabase, query: str, cursor_column: str, cursor_type: str | None,
+                after: Any | None, up_to: Any | None = None) -> ReadPlan:
+    """Rows with cursor > `after` (all rows on the first run), and <= `up_to` when re-exporting a window,
+    in cursor order."""
+    column = f"_rivet.{source.quote(cursor_column)}"
+    conditions, params = [], {}
+    if after is not None:
+        conditions.append(f"{column} > {{after}}")
+        params["after"] = after
+    if up_to is not None:
+        conditions.append(f"{column} <= {{up_to}}")
+        params["up_to"] = up_to
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    sql = f"SELECT * FROM ({_braces(query)}) AS _rivet{where} ORDER BY {column}"
+    return ReadPlan(sql, params, {name: cursor_type or "text" for name in params})
+
+
+def newest(source: SourceDatabase, query: str, cursor_column: str, cursor_type: str | None,
+           after: Any | None) -> ReadPlan:
+    """The largest cursor value after `after`: NULL when there is nothing new."""
+    column = f"_rivet.{source.quote(cursor_column)}"
+    where = f" WHERE {column} > {{after}}" if after is not None else ""
+    return ReadPlan(f"SELECT MAX({column}) FROM ({_braces(query)}) AS _rivet{where}",
+                    {"after": after} if after is not None else {}, {"after": cursor_type or "text"})
+
+
+def _braces(query: str) -> str:
+    """Escape the user's braces so str.format leaves them alone."""
+    return query.replace("{", "{{").replace("}", "}}")
