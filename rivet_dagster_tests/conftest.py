@@ -72,13 +72,17 @@ def write_config(directory: Path, source: dict, exports: list[dict]) -> Path:
     return path
 
 
-def materialize(config_path: Path, *names: str, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+def materialize(config_path: Path, *names: str, raise_on_error: bool = True, instance=None,
+                **kwargs) -> dg.ExecuteInProcessResult:
+    """Materialize a config's exports in process (`partition_key=`, range `tags=` pass through)."""
     defs = build_definitions(config_path)
     return dg.materialize(list(defs.assets), resources=defs.resources, selection=list(names) or None,
-                          instance=dg.DagsterInstance.ephemeral(), raise_on_error=raise_on_error)
+                          instance=instance or dg.DagsterInstance.ephemeral(), raise_on_error=raise_on_error,
+                          **kwargs)
 
 
-def materialize_cli(config: Path, home: Path, select: str, crash_at: str | None = None) -> subprocess.CompletedProcess:
+def materialize_cli(config: Path, home: Path, select: str, crash_at: str | None = None,
+                    extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     """`dagster asset materialize` in a subprocess, optionally SIGKILLed at a crash-matrix stage."""
     home.mkdir(exist_ok=True)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
@@ -87,7 +91,7 @@ def materialize_cli(config: Path, home: Path, select: str, crash_at: str | None 
     if crash_at:
         env["RIVET_CRASH_AT"] = crash_at
     command = [str(Path(sys.executable).with_name("dagster")), "asset", "materialize", "-m",
-               "rivet_dagster.definitions", "--select", select]
+               "rivet_dagster.definitions", "--select", select, *extra]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
 
 

@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import resource
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from dagster import TimeWindow
 
 from ..config.models import ExportConfig, RivetConfig
 from ..destinations.local import LocalDestination
 from ..destinations.staged import StagedExport
 from ..formats.meta_columns import meta_fields, with_meta_columns
 from ..formats.parts import PartWriter
+from .partitions import file_key
 from ..source import queries
 from ..source.engines import SourceDatabase
 from ..source.readers import describe, stream
@@ -28,12 +30,13 @@ PROGRESS_EVERY_S = 5.0
 
 
 def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDatabase, state: StateStore,
-                 run_id: str, log, partition_key: str | None = None) -> StagedExport:
+                 run_id: str, log, partition_key: str | None = None,
+                 time_window: TimeWindow | None = None) -> StagedExport:
     started = time.monotonic()
     tuning = config.tuning_for(export)
     query = config.query_for(export).strip().rstrip(";").strip()
     columns = describe(source, query, tuning)
-    plan, pending = _plan(export, source, state, query, columns, log)
+    plan, pending = _plan(export, source, state, query, columns, log, time_window)
     staging = LocalDestination(export.destination).staging_dir(export.name, run_id)
     exported_at = datetime.now(timezone.utc)
     schema = _output_schema(schema_of(columns) if columns is not None else None, export)
@@ -45,7 +48,8 @@ def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDataba
             if writer is None:
                 reached(Stage.QUERY)
                 schema = schema or _output_schema(batch.schema, export)
-                writer = PartWriter(staging, export.name, export.format, schema, compression=export.compression,
+                staged_name = export.name + (f"_{file_key(partition_key)}" if partition_key else "")
+                writer = PartWriter(staging, staged_name, export.format, schema, compression=export.compression,
                                     compression_level=export.compression_level,
                                     max_file_size=export.max_file_size_bytes)
             if high_water is not None:
@@ -61,7 +65,13 @@ def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDataba
     reached(Stage.STAGED)
     rows = sum(p.rows for p in parts)
     extracted_at = datetime.now(timezone.utc)
-    stem = pending.file_stem if pending else f"{export.name}_{extracted_at:%Y%m%d_%H%M%S}_{run_id[:8]}"
+    if pending is not None:
+        stem, replaces = pending.file_stem, pending.files
+    elif partition_key is not None:  # one file set per partition, replaced when it is materialized again
+        stem, replaces = f"{export.name}_{file_key(partition_key)}", tuple(state.partition_files(export.name,
+                                                                                                   partition_key))
+    else:
+        stem, replaces = f"{export.name}_{extracted_at:%Y%m%d_%H%M%S}_{run_id[:8]}", ()
     window = None
     if pending is not None:
         window = pending
@@ -77,21 +87,20 @@ def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDataba
         schema=schema or pa.schema([]), parts=parts, rows=rows, status=empty_status if rows == 0 else "success",
         tuning_profile=tuning.profile_label, extracted_at=extracted_at,
         extract_seconds=time.monotonic() - started, peak_rss_mb=peak_rss_mb(), file_stem=stem, window=window,
-        partition_key=partition_key)
+        replaces=replaces, partition_key=partition_key)
 
 
 def _plan(export: ExportConfig, source: SourceDatabase, state: StateStore, query: str,
-          columns: list[SourceColumn] | None, log) -> tuple[queries.ReadPlan, Window | None]:
+          columns: list[SourceColumn] | None, log, time_window: TimeWindow | None
+          ) -> tuple[queries.ReadPlan, Window | None]:
     """The read for this run, and the pending window it repairs (incremental runs after a crash)."""
+    if export.mode == "time_window":
+        column = _column(export, columns, "time_column")
+        start, end = _window_bounds(export, column, time_window)
+        return queries.time_window(source, query, export.time_column, _cast(column), start, end), None
     if export.mode != "incremental":
         return queries.full(query), None
-    cast = None
-    if columns is not None:
-        found = [c for c in columns if c.name == export.cursor_column]
-        if not found:
-            raise ValueError(f"export '{export.name}': cursor_column '{export.cursor_column}' is not a column of "
-                             f"the query (columns: {', '.join(c.name for c in columns)})")
-        cast = found[0].db_type.split(" ")[0]
+    cast = _cast(_column(export, columns, "cursor_column"))
     pending = state.pending_window(export.name)
     if pending is not None:
         log.warning(f"{export.name}: a previous run stopped after opening the window ({pending.after}, "
@@ -99,6 +108,40 @@ def _plan(export: ExportConfig, source: SourceDatabase, state: StateStore, query
         return queries.incremental(source, query, export.cursor_column, cast, pending.after, pending.up_to), pending
     after = state.cursor(export.name)
     return queries.incremental(source, query, export.cursor_column, cast, after), None
+
+
+def _column(export: ExportConfig, columns: list[SourceColumn] | None, key: str) -> SourceColumn | None:
+    """The query column named by `key` (cursor_column, time_column); None when the engine has no types."""
+    name = getattr(export, key)
+    if columns is None:
+        return None
+    for column in columns:
+        if column.name == name:
+            return column
+    raise ValueError(f"export '{export.name}': {key} '{name}' is not a column of the query "
+                     f"(columns: {', '.join(c.name for c in columns)})")
+
+
+def _cast(column: SourceColumn | None) -> str | None:
+    """The type a bound value is read back as on PostgreSQL: the column's own."""
+    return column.db_type.split(" ")[0] if column is not None else None
+
+
+def _window_bounds(export: ExportConfig, column: SourceColumn | None, window: TimeWindow | None):
+    """[start, end) of this run. A partition's window is in the partitions' time zone; without partitions,
+    Rivet's trailing window starts at UTC midnight `days_window` days ago and has no end. Instants are bound
+    for time-zone-aware columns, wall-clock times for naive ones, epoch seconds for `time_column_type: unix`."""
+    if window is not None:
+        start, end = window.start, window.end
+    else:
+        start = (datetime.now(timezone.utc) - timedelta(days=export.days_window)).replace(
+            hour=0, minute=0, second=0, microsecond=0)
+        end = None
+    if export.time_column_type == "unix":
+        return int(start.timestamp()), (int(end.timestamp()) if end else None)
+    if column is not None and pa.types.is_timestamp(column.arrow_type) and column.arrow_type.tz:
+        return start, end
+    return start.replace(tzinfo=None), (end.replace(tzinfo=None) if end else None)
 
 
 class _HighWater:

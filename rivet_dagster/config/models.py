@@ -5,6 +5,7 @@ Cross-field rules raise `KeyedError(key, message)` so the loader can point at th
 from __future__ import annotations
 
 import re
+import zoneinfo
 from pathlib import Path
 from typing import Literal
 
@@ -112,6 +113,23 @@ class SensorConfig(Strict):
     interval_seconds: int = Field(60, ge=1)
 
 
+class PartitioningConfig(Strict):
+    """rivet-dagster: time-window partitions for `mode: time_window` (one partition per window)."""
+    granularity: Literal["hourly", "daily", "weekly", "monthly"] = "daily"
+    start: str                      # first window, e.g. 2024-01-01 or 2024-01-01-00:00 (hourly)
+    timezone: str = "UTC"           # windows are cut at this zone's midnight / hour
+    end_offset: int = 0             # 0: up to the last closed window; 1: include the one in progress
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str):
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{value}' (use an IANA name such as UTC or Europe/Berlin)") from None
+        return value
+
+
 class MetaColumns(Strict):
     exported_at: bool = False
     row_hash: bool = False
@@ -158,6 +176,7 @@ class ExportConfig(Strict):
     destination: DestinationConfig
     tuning: TuningConfig | None = None
     sensor: SensorConfig | None = None     # rivet-dagster: incremental exports only
+    partitioning: PartitioningConfig | None = None  # rivet-dagster: time_window exports as time partitions
     schedule: str | None = None            # rivet-dagster: a cron expression (UTC) that materializes the export
 
     @field_validator("name")
@@ -175,10 +194,12 @@ class ExportConfig(Strict):
         if self.query is not None and self.query_file is not None:
             raise KeyedError("query_file", "specify either 'query' or 'query_file', not both")
         required = {"incremental": ("cursor_column",), "chunked": ("chunk_column",),
-                    "time_window": ("time_column", "days_window")}
+                    "time_window": ("time_column",) if self.partitioning else ("time_column", "days_window")}
         for key in required.get(self.mode, ()):
             if getattr(self, key) is None:
                 raise KeyedError(key, f"{self.mode} mode requires {key}")
+        if self.partitioning is not None and self.mode != "time_window":
+            raise KeyedError("partitioning", "partitioning is only valid with mode: time_window")
         if self.sensor is not None and self.mode != "incremental":
             raise KeyedError("sensor", "sensor is only valid with mode: incremental (it polls the cursor column)")
         if self.schedule is not None and not is_valid_cron_string(self.schedule):

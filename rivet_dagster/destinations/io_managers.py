@@ -16,13 +16,18 @@ class LocalExportIOManager(dg.ConfigurableIOManager):
 
     state: dg.ResourceDependency[StateStore]
 
-    def handle_output(self, context: dg.OutputContext, obj: StagedExport) -> None:
+    def handle_output(self, context: dg.OutputContext, obj: list[StagedExport]) -> None:
+        """Commits each staged file set (one per partition in a range run) in the crash matrix's order."""
         started = time.monotonic()
-        schema_changed = publish(obj, LocalDestination(obj.destination), self.state, context.log)
+        schema_changed = False
+        destination = LocalDestination(obj[0].destination)
+        for staged in obj:
+            schema_changed |= publish(staged, destination, self.state, context.log)
+        destination.cleanup(obj[0].export_name, obj[0].run_id)  # staging is kept only when a commit failed
         context.add_output_metadata({
-            "uris": dg.MetadataValue.json(obj.uris),
-            "files": len(obj.uris),
-            "duration_seconds": round(obj.extract_seconds + time.monotonic() - started, 3),
+            "uris": dg.MetadataValue.json([uri for staged in obj for uri in staged.uris]),
+            "files": sum(len(staged.uris) for staged in obj),
+            "duration_seconds": round(sum(s.extract_seconds for s in obj) + time.monotonic() - started, 3),
             "schema_changed": schema_changed,
         })
 

@@ -2,10 +2,11 @@
 manifest -> cursor -> metric. A failure before the metric records a failed metric and re-raises, so Dagster
 records no materialization and the step can simply be rerun.
 
-Incremental exports go further than at-least-once: the window (after, up_to] and its file names are recorded
-before the first commit. A rerun that finds that record re-exports exactly the window under the same names
-(replacing them) and removes any part it no longer produces, so a crash between commit and cursor leaves
-no duplicate rows behind."""
+A materialization can supersede files (`staged.replaces`): a re-materialized partition, or an incremental
+window repaired after a crash. Their manifest rows are dropped, the new parts replace same-named files,
+and parts no longer produced are removed, so the destination never keeps two copies of a window.
+Incremental exports record the window (after, up_to] and its file names before the first commit; a rerun
+that finds the record re-exports exactly that window under the same names."""
 from __future__ import annotations
 
 import time
@@ -20,7 +21,6 @@ from .staged import StagedExport
 class Destination(Protocol):
     def commit(self, staged_file, file_name: str) -> str: ...
     def remove(self, file_name: str) -> None: ...
-    def cleanup(self, export_name: str, run_id: str) -> None: ...
 
 
 def publish(staged: StagedExport, destination: Destination, state: StateStore, log) -> bool:
@@ -30,8 +30,9 @@ def publish(staged: StagedExport, destination: Destination, state: StateStore, l
     try:
         if window is not None:
             state.open_window(staged.export_name, staged.run_id, Window(
-                window.after, window.up_to, staged.file_stem, tuple(dict.fromkeys(staged.file_names + list(window.files)))))
-            state.forget_files(staged.export_name, list(window.files))  # a repair re-records what it replaces
+                window.after, window.up_to, staged.file_stem, tuple(dict.fromkeys(staged.file_names +
+                                                                                  list(staged.replaces)))))
+        state.forget_files(staged.export_name, list(staged.replaces))
         for index, part in enumerate(staged.parts):
             name = staged.file_name(index)
             uri = destination.commit(part.path, name)
@@ -42,9 +43,9 @@ def publish(staged: StagedExport, destination: Destination, state: StateStore, l
                 compression=staged.compression, checksum=f"sha256:{part.sha256}"))
             reached(Stage.MANIFEST)
             staged.uris.append(uri)
+        for stale in set(staged.replaces) - set(staged.file_names):
+            destination.remove(stale)
         if window is not None:
-            for stale in set(window.files) - set(staged.file_names):
-                destination.remove(stale)
             state.close_window(staged.export_name, window.up_to)
             reached(Stage.CURSOR)
         schema_changed = state.record_schema(staged.export_name, staged.run_id, staged.schema_columns()) \
@@ -63,7 +64,6 @@ def publish(staged: StagedExport, destination: Destination, state: StateStore, l
         reached(Stage.METRIC)
     except Exception as exc:  # stage 9: the data is committed and recorded; a lost metric is only logged
         log.warning(f"could not record the run metric for '{staged.export_name}': {exc}")
-    destination.cleanup(staged.export_name, staged.run_id)
     return schema_changed
 
 

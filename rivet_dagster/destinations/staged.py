@@ -28,8 +28,9 @@ class StagedExport:
     extracted_at: datetime           # UTC, after extraction: the timestamp in the file names (as Rivet)
     extract_seconds: float
     peak_rss_mb: int
-    file_stem: str = ""              # `<export>_<UTC timestamp>_<short run id>`; kept when a window is repaired
-    window: Window | None = None     # incremental: the cursor window these files hold; `files` = ones it replaces
+    file_stem: str = ""              # `<export>_<UTC timestamp>_<run id[:8]>`, or `<export>_<partition>`
+    window: Window | None = None     # incremental: the cursor window (after, up_to] these files hold
+    replaces: tuple[str, ...] = ()   # committed files this materialization supersedes (same window / partition)
     partition_key: str | None = None
     uris: list[str] = field(default_factory=list)  # filled in by the commit
 

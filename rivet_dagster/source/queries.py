@@ -6,6 +6,7 @@ stays; MySQL/MariaDB and SQLite: DB-API parameters).
 """
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,19 @@ class ReadPlan:
     sql: str                                   # with {name} placeholders for the bound values
     params: dict[str, Any] = field(default_factory=dict)
     param_types: dict[str, str] = field(default_factory=dict)  # PostgreSQL type to read each value back as
+
+    def bound(self, source: SourceDatabase) -> dict[str, Any]:
+        """The values as the engine's DB-API driver binds them: MySQL sessions run in UTC and PyMySQL drops
+        time zones, so instants become naive UTC; SQLite compares timestamps as ISO text."""
+        out = {}
+        for name, value in self.params.items():
+            if isinstance(value, datetime.datetime) and source.kind in ("mysql", "sqlite"):
+                if value.tzinfo is not None:
+                    value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+                if source.kind == "sqlite":
+                    value = value.isoformat(sep=" ")
+            out[name] = value
+        return out
 
     def render(self, source: SourceDatabase) -> str:
         """The SQL for `source`'s reader, with each {name} turned into that engine's parameter reference."""
@@ -52,6 +66,16 @@ def incremental(source: SourceDatabase, query: str, cursor_column: str, cursor_t
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     sql = f"SELECT * FROM ({_braces(query)}) AS _rivet{where} ORDER BY {column}"
     return ReadPlan(sql, params, {name: cursor_type or "text" for name in params})
+
+
+def time_window(source: SourceDatabase, query: str, time_column: str, column_type: str | None, start: Any,
+                end: Any | None) -> ReadPlan:
+    """Rows with `start <= time_column < end` (no upper bound for Rivet's trailing `days_window`)."""
+    column = f"_rivet.{source.quote(time_column)}"
+    where = f"{column} >= {{start}}" + (f" AND {column} < {{end}}" if end is not None else "")
+    params = {"start": start} if end is None else {"start": start, "end": end}
+    return ReadPlan(f"SELECT * FROM ({_braces(query)}) AS _rivet WHERE {where}", params,
+                    {name: column_type or "text" for name in params})
 
 
 def newest(source: SourceDatabase, query: str, cursor_column: str, cursor_type: str | None,

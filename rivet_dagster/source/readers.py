@@ -135,7 +135,7 @@ def _dbapi_batches(source, plan, columns, rows, tuning) -> Iterator[pa.RecordBat
     with source.session(tuning) as conn:
         cursor = _unbuffered_cursor(source, conn.connection.dbapi_connection)
         try:
-            cursor.execute(sql, plan.params) if plan.params else cursor.execute(sql)
+            cursor.execute(sql, plan.bound(source)) if plan.params else cursor.execute(sql)
             names = [d[0] for d in cursor.description]
             types: list[pa.DataType | None] = [None] * len(names)
             while chunk := cursor.fetchmany(rows):
@@ -193,7 +193,7 @@ def fetch_value(source: SourceDatabase, plan: ReadPlan, tuning: EffectiveTuning)
                     cursor.execute("SELECT set_config(%s, %s, false)", (f"rivet.{name}", postgres_text(value)))
                 cursor.execute(plan.render(source))
             elif plan.params:
-                cursor.execute(plan.render(source), plan.params)
+                cursor.execute(plan.render(source), plan.bound(source))
             else:
                 cursor.execute(plan.render(source))
             return cursor.fetchone()[0]

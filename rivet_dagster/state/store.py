@@ -169,6 +169,13 @@ class StateStore(dg.ConfigurableResource):
                                 (export_name, run_id)).fetchall()
         return [dict(r) for r in rows]
 
+    def partition_files(self, export_name: str, partition_key: str) -> list[str]:
+        """The files now recorded for one partition (what re-materializing it replaces)."""
+        with self.connect() as conn:
+            rows = conn.execute("SELECT file_name FROM file_manifest WHERE export_name = ? AND partition_key = ? "
+                                "ORDER BY id", (export_name, partition_key)).fetchall()
+        return [r["file_name"] for r in rows]
+
     def latest_run_files(self, export_name: str) -> list[dict]:
         """The files of the export's most recent committed run (what a downstream asset should read)."""
         with self.connect() as conn:

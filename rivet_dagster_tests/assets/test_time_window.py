@@ -1,0 +1,140 @@
+"""Time-window exports: one partition per window, bound [start, end), one replaceable file set per window."""
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pyarrow.parquet as pq
+import pytest
+
+from rivet_dagster import ConfigError, build_definitions
+from rivet_dagster.state.store import StateStore
+from rivet_dagster_tests.conftest import materialize, materialize_cli, run_sql, write_config
+
+BERLIN = ZoneInfo("Europe/Berlin")
+RANGE = {"dagster/asset_partition_range_start": "2024-01-01", "dagster/asset_partition_range_end": "2024-01-03"}
+
+
+@pytest.fixture
+def pg_ticks(pg_url):
+    """One row every 30 minutes from 2023-12-31 20:00 UTC for four days, in three time representations."""
+    run_sql(pg_url, "DROP TABLE IF EXISTS ticks",
+            "CREATE TABLE ticks (id int PRIMARY KEY, at timestamptz NOT NULL, local_at timestamp NOT NULL, "
+            "epoch int8 NOT NULL)",
+            "INSERT INTO ticks SELECT g, t, t AT TIME ZONE 'UTC', extract(epoch FROM t)::int8 FROM "
+            "(SELECT g, timestamptz '2023-12-31 20:00+00' + (g - 1) * interval '30 minutes' AS t "
+            "FROM generate_series(1, 192) g) s")
+    return pg_url
+
+
+def window_config(tmp_path, url, out, engine="postgres", table="ticks", column="at", **extra):
+    return write_config(tmp_path, {"type": engine, "url": url},
+                        [{"name": "ticks", "query": f"SELECT * FROM {table}", "mode": "time_window",
+                          "time_column": column, "format": "parquet",
+                          "destination": {"type": "local", "path": str(out)}, **extra}])
+
+
+def expected_ids(start: dt.datetime, end: dt.datetime) -> list[int]:
+    first = dt.datetime(2023, 12, 31, 20, tzinfo=dt.timezone.utc)
+    return [g for g in range(1, 193) if start <= first + (g - 1) * dt.timedelta(minutes=30) < end]
+
+
+def ids_in(path) -> list[int]:
+    return sorted(pq.read_table(path)["id"].to_pylist())
+
+
+def test_a_partition_exports_exactly_its_window_as_instants(pg_ticks, tmp_path, export_dir):
+    config = window_config(tmp_path, pg_ticks, export_dir,
+                           partitioning={"granularity": "daily", "start": "2024-01-01", "timezone": "Europe/Berlin"})
+    materialize(config, partition_key="2024-01-02")
+    [path] = export_dir.glob("ticks_*.parquet")
+    assert path.name == "ticks_2024-01-02.parquet"
+    assert ids_in(path) == expected_ids(dt.datetime(2024, 1, 2, tzinfo=BERLIN), dt.datetime(2024, 1, 3, tzinfo=BERLIN))
+
+
+@pytest.mark.parametrize("column", ["local_at", "epoch"])
+def test_naive_and_unix_columns_use_wall_clock_and_epoch_bounds(pg_ticks, tmp_path, export_dir, column):
+    extra = {"time_column_type": "unix"} if column == "epoch" else {}
+    config = window_config(tmp_path, pg_ticks, export_dir, column=column,
+                           partitioning={"granularity": "hourly", "start": "2024-01-01-00:00"}, **extra)
+    materialize(config, partition_key="2024-01-01-05:00")
+    [path] = export_dir.glob("ticks_*.parquet")
+    assert path.name == "ticks_2024-01-01-0500.parquet"
+    assert ids_in(path) == expected_ids(dt.datetime(2024, 1, 1, 5, tzinfo=dt.timezone.utc),
+                                        dt.datetime(2024, 1, 1, 6, tzinfo=dt.timezone.utc))
+
+
+def test_materializing_a_window_again_replaces_its_files(pg_ticks, tmp_path, export_dir):
+    config = window_config(tmp_path, pg_ticks, export_dir, partitioning={"start": "2024-01-01"},
+                           max_file_size="1KB", tuning={"batch_size": 10})
+    materialize(config, partition_key="2024-01-01")
+    assert len(list(export_dir.glob("*.parquet"))) > 1
+    run_sql(pg_ticks, "DELETE FROM ticks WHERE id % 2 = 0 AND id < 100".replace("%", "%%"))
+    materialize(config, partition_key="2024-01-01")
+    files = sorted(export_dir.glob("*.parquet"))
+    ids = sorted(i for path in files for i in ids_in(path))
+    window = expected_ids(dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc))
+    assert ids == [i for i in window if not (i % 2 == 0 and i < 100)]          # no stale parts, no duplicates
+    recorded = StateStore(path=str(tmp_path / ".rivet_state.db")).partition_files("ticks", "2024-01-01")
+    assert sorted(recorded) == [p.name for p in files]
+
+
+def test_a_range_run_writes_one_file_set_per_window(pg_ticks, tmp_path, export_dir):
+    config = window_config(tmp_path, pg_ticks, export_dir, partitioning={"start": "2024-01-01"})
+    result = materialize(config, tags=RANGE)
+    assert sorted(p.name for p in export_dir.glob("*.parquet")) == [
+        "ticks_2024-01-01.parquet", "ticks_2024-01-02.parquet", "ticks_2024-01-03.parquet"]
+    for day in (1, 2, 3):
+        start = dt.datetime(2024, 1, day, tzinfo=dt.timezone.utc)
+        assert ids_in(export_dir / f"ticks_2024-01-0{day}.parquet") == expected_ids(start, start + dt.timedelta(days=1))
+    assert sorted(e.partition for e in result.get_asset_materialization_events()) == [
+        "2024-01-01", "2024-01-02", "2024-01-03"]
+
+
+def test_mariadb_datetime_windows_are_wall_clock(mariadb_url, tmp_path, export_dir):
+    run_sql(mariadb_url, "DROP TABLE IF EXISTS ticks",
+            "CREATE TABLE ticks (id int PRIMARY KEY, at datetime NOT NULL)",
+            "INSERT INTO ticks SELECT seq, TIMESTAMP '2023-12-31 20:00:00' + INTERVAL (seq - 1) * 30 MINUTE "
+            "FROM seq_1_to_192")
+    config = window_config(tmp_path, mariadb_url, export_dir, engine="mysql",
+                           partitioning={"start": "2024-01-01", "timezone": "Europe/Berlin"})
+    materialize(config, partition_key="2024-01-02")
+    first = dt.datetime(2023, 12, 31, 20)
+    wall = [g for g in range(1, 193) if dt.datetime(2024, 1, 2) <= first + (g - 1) * dt.timedelta(minutes=30)
+            < dt.datetime(2024, 1, 3)]
+    assert ids_in(export_dir / "ticks_2024-01-02.parquet") == wall
+
+
+def test_without_partitioning_days_window_is_rivets_trailing_window(pg_url, tmp_path, export_dir):
+    run_sql(pg_url, "DROP TABLE IF EXISTS recent",
+            "CREATE TABLE recent AS SELECT g AS id, date_trunc('day', now() AT TIME ZONE 'UTC') "
+            "- (g - 1) * interval '1 day' + interval '1 hour' AS at FROM generate_series(1, 10) g")
+    config = window_config(tmp_path, pg_url, export_dir, table="recent", days_window=3)
+    materialize(config)
+    [path] = export_dir.glob("ticks_*.parquet")
+    assert ids_in(path) == [1, 2, 3, 4]      # today and the three days before, from UTC midnight
+
+
+def test_the_cli_materializes_one_window_or_a_range(pg_ticks, tmp_path, export_dir):
+    config = window_config(tmp_path, pg_ticks, export_dir, partitioning={"start": "2024-01-01"})
+    one = materialize_cli(config, tmp_path / "home", "ticks", extra=("--partition", "2024-01-02"))
+    assert one.returncode == 0, one.stderr[-2000:]
+    several = materialize_cli(config, tmp_path / "home", "ticks", extra=("--partition-range", "2024-01-01...2024-01-03"))
+    assert several.returncode == 0, several.stderr[-2000:]
+    assert sorted(p.name for p in export_dir.glob("*.parquet")) == [
+        "ticks_2024-01-01.parquet", "ticks_2024-01-02.parquet", "ticks_2024-01-03.parquet"]
+
+
+def test_each_partitioned_export_gets_a_schedule_for_closed_windows(pg_ticks, tmp_path, export_dir):
+    config = window_config(tmp_path, pg_ticks, export_dir, partitioning={"granularity": "hourly",
+                                                                          "start": "2024-01-01-00:00"})
+    schedule = build_definitions(config).resolve_schedule_def("ticks_schedule")
+    assert schedule.cron_schedule == "0 * * * *"
+
+
+@pytest.mark.parametrize("partitioning, message", [
+    ({"start": "yesterday"}, "exports[0].partitioning.start"),
+    ({"start": "2024-01-01", "timezone": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus'"),
+])
+def test_bad_partitioning_is_reported_at_its_key(pg_url, tmp_path, export_dir, partitioning, message):
+    config = window_config(tmp_path, pg_url, export_dir, partitioning=partitioning)
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        build_definitions(config)
