@@ -11,11 +11,12 @@ from .assets.factory import IO_MANAGER_KEYS, SOURCE_KEY, STATE_KEY, build_export
 from .config.loader import load_config
 from .config.models import RivetConfig
 from .destinations.io_managers import LocalExportIOManager
+from .sensors.chunk_planner import build_chunk_planner_sensor
 from .sensors.new_rows import build_new_rows_sensor
 from .source.engines import SourceDatabase
 from .state.store import StateStore
 
-SUPPORTED_MODES = ("full", "incremental", "time_window")
+SUPPORTED_MODES = ("full", "incremental", "time_window", "chunked")
 STATE_FILE = ".rivet_state.db"
 
 
@@ -33,7 +34,8 @@ def build_definitions(config: RivetConfig | str | os.PathLike, params: Mapping[s
     return dg.Definitions(
         executor=dg.multiprocess_executor if parallel else dg.in_process_executor,
         assets=[build_export_asset(config, export) for export in config.exports],
-        sensors=[build_new_rows_sensor(config, export) for export in config.exports if export.mode == "incremental"],
+        sensors=[build_new_rows_sensor(config, export) for export in config.exports if export.mode == "incremental"]
+        + [build_chunk_planner_sensor(config, export) for export in config.exports if export.mode == "chunked"],
         schedules=[_schedule_for(export) for export in config.exports if export.schedule or export.partitioning],
         jobs=[dg.define_asset_job("rivet_exports", selection=dg.AssetSelection.all(),
                                   tags={"rivet/source": source_group(config)},

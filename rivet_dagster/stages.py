@@ -17,7 +17,7 @@ class Stage(str, Enum):
     STAGED = "staged"          # 6. every part is complete and fsynced in staging
     COMMITTED = "committed"    # 7. a part is at its final path (atomic rename / upload)
     MANIFEST = "manifest"      #    ... and recorded in the file manifest
-    CURSOR = "cursor"          # 8. the cursor advanced and the pending window closed (incremental)
+    CURSOR = "cursor"          # 8. the cursor advanced (incremental) / the chunk checkpoint completed
     METRIC = "metric"          # 9. the run's metric is recorded; notifications follow, best effort
 
 

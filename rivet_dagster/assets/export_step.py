@@ -17,6 +17,7 @@ from ..destinations.local import LocalDestination
 from ..destinations.staged import StagedExport
 from ..formats.meta_columns import meta_fields, with_meta_columns
 from ..formats.parts import PartWriter
+from .chunks import chunk_range
 from .partitions import file_key
 from ..source import queries
 from ..source.engines import SourceDatabase
@@ -27,6 +28,7 @@ from ..state.cursors import Window
 from ..state.store import StateStore
 
 PROGRESS_EVERY_S = 5.0
+DENSE_ROW_NUMBER = "_rivet_chunk_rn"
 
 
 def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDatabase, state: StateStore,
@@ -36,7 +38,7 @@ def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDataba
     tuning = config.tuning_for(export)
     query = config.query_for(export).strip().rstrip(";").strip()
     columns = describe(source, query, tuning)
-    plan, pending = _plan(export, source, state, query, columns, log, time_window)
+    plan, pending = _plan(export, source, state, query, columns, log, time_window, partition_key)
     staging = LocalDestination(export.destination).staging_dir(export.name, run_id)
     exported_at = datetime.now(timezone.utc)
     schema = _output_schema(schema_of(columns) if columns is not None else None, export)
@@ -47,13 +49,15 @@ def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDataba
         for batch in stream(source, plan, columns, tuning):
             if writer is None:
                 reached(Stage.QUERY)
-                schema = schema or _output_schema(batch.schema, export)
+                schema = schema or _output_schema(_without_row_number(batch.schema), export)
                 staged_name = export.name + (f"_{file_key(partition_key)}" if partition_key else "")
                 writer = PartWriter(staging, staged_name, export.format, schema, compression=export.compression,
                                     compression_level=export.compression_level,
                                     max_file_size=export.max_file_size_bytes)
             if high_water is not None:
                 high_water.update(batch)
+            if DENSE_ROW_NUMBER in batch.schema.names:  # SQLite has no declared columns to drop it by
+                batch = batch.drop_columns([DENSE_ROW_NUMBER])
             writer.write(with_meta_columns(batch, schema, export.meta_columns, exported_at, run_id))
             reached(Stage.FETCH)
             progress.update(writer.rows)
@@ -87,13 +91,17 @@ def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDataba
         schema=schema or pa.schema([]), parts=parts, rows=rows, status=empty_status if rows == 0 else "success",
         tuning_profile=tuning.profile_label, extracted_at=extracted_at,
         extract_seconds=time.monotonic() - started, peak_rss_mb=peak_rss_mb(), file_stem=stem, window=window,
-        replaces=replaces, partition_key=partition_key)
+        replaces=replaces, partition_key=partition_key, checkpoint=export.mode == "chunked" and export.chunk_checkpoint)
 
 
 def _plan(export: ExportConfig, source: SourceDatabase, state: StateStore, query: str,
-          columns: list[SourceColumn] | None, log, time_window: TimeWindow | None
+          columns: list[SourceColumn] | None, log, time_window: TimeWindow | None, partition_key: str | None
           ) -> tuple[queries.ReadPlan, Window | None]:
     """The read for this run, and the pending window it repairs (incremental runs after a crash)."""
+    if export.mode == "chunked":
+        start, end = chunk_range(partition_key)
+        return queries.chunk(source, query, export.chunk_column, _cast(_column(export, columns, "chunk_column")),
+                             start, end, export.chunk_dense), None
     if export.mode == "time_window":
         column = _column(export, columns, "time_column")
         start, end = _window_bounds(export, column, time_window)
@@ -161,6 +169,10 @@ class _HighWater:
         newest = pc.max(values).as_py()
         if newest is not None and (self.value is None or newest > self.value):
             self.value = newest
+
+
+def _without_row_number(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([f for f in schema if f.name != DENSE_ROW_NUMBER])
 
 
 def _output_schema(data_schema: pa.Schema | None, export: ExportConfig) -> pa.Schema | None:

@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from ..config.models import ExportConfig, RivetConfig
 from ..destinations.publish import record_failure
 from .export_step import stage_export
+from .chunks import pool_name
 from .partitions import backfill_policy_for, partitions_for
 
 SOURCE_KEY, STATE_KEY = "rivet_source", "rivet_state"
@@ -48,27 +49,33 @@ def build_export_asset(config: RivetConfig, export: ExportConfig) -> dg.AssetsDe
         code_version=code_version(config, export),
         io_manager_key=IO_MANAGER_KEYS[export.destination.type],
         required_resource_keys={SOURCE_KEY, STATE_KEY},
-        pool=f"rivet_{group}",
+        pool=pool_name(export) if export.mode == "chunked" else f"rivet_{group}",
         partitions_def=partitions,
         backfill_policy=backfill_policy_for(export),
+        retry_policy=_retry_policy(config, export),
         metadata={"rivet/mode": export.mode, "rivet/format": export.format,
                   "rivet/destination": export.destination.type},
     )
     def export_asset(context: dg.AssetExecutionContext):
         """Stages one file set per partition of the run (a range run covers several windows)."""
         keys = context.partition_keys if partitions is not None else [None]
+        state = context.resources.rivet_state
+        checkpoint = export.mode == "chunked" and export.chunk_checkpoint
         staged = []
         for key in keys:
             started = time.monotonic()
+            if checkpoint:
+                state.chunk_started(export.name, key)
             try:
                 staged.append(stage_export(
-                    config, export, context.resources.rivet_source, context.resources.rivet_state,
-                    context.run.run_id, context.log, partition_key=key,
-                    time_window=partitions.time_window_for_partition_key(key) if key is not None else None))
+                    config, export, context.resources.rivet_source, state, context.run.run_id, context.log,
+                    partition_key=key, time_window=partitions.time_window_for_partition_key(key)
+                    if isinstance(partitions, dg.TimeWindowPartitionsDefinition) else None))
             except BaseException as exc:
-                record_failure(context.resources.rivet_state, export.name, context.run.run_id, export.mode,
-                               export.format, config.tuning_for(export).profile_label, time.monotonic() - started,
-                               exc, key)
+                if checkpoint:
+                    state.chunk_failed(export.name, key, f"{type(exc).__name__}: {exc}")
+                record_failure(state, export.name, context.run.run_id, export.mode, export.format,
+                               config.tuning_for(export).profile_label, time.monotonic() - started, exc, key)
                 raise
         rows, seconds = sum(s.rows for s in staged), sum(s.extract_seconds for s in staged)
         return dg.Output(staged, metadata={
@@ -84,3 +91,14 @@ def build_export_asset(config: RivetConfig, export: ExportConfig) -> dg.AssetsDe
         })
 
     return export_asset
+
+
+def _retry_policy(config: RivetConfig, export: ExportConfig) -> dg.RetryPolicy | None:
+    """Chunks: `chunk_max_attempts` (default max_retries + 1) attempts, backing off from retry_backoff_ms."""
+    if export.mode != "chunked":
+        return None
+    tuning = config.tuning_for(export)
+    attempts = export.chunk_max_attempts or tuning.max_retries + 1
+    if attempts <= 1:
+        return None
+    return dg.RetryPolicy(max_retries=attempts - 1, delay=tuning.retry_backoff_ms / 1000, backoff=dg.Backoff.EXPONENTIAL)

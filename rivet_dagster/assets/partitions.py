@@ -1,17 +1,22 @@
-"""Partitions of an export: time windows for `mode: time_window` with a `partitioning:` block.
+"""Partitions of an export: time windows for `mode: time_window` with a `partitioning:` block, chunk
+ranges (dynamic partitions) for `mode: chunked`.
 
-The backfill policy is single-run: a backfill (UI) or `--partition-range` (CLI) runs the whole range in one
-run, which writes one file set per window; materializing one partition is one run for that window.
+Time windows backfill in a single run: a backfill (UI) or `--partition-range` (CLI) runs the whole range in
+one run, one file set per window. Chunks run one per run: a failed chunk fails alone, and "failed and
+missing" resumes exactly the chunks that are not committed; `parallel` caps how many run at once.
 """
 import dagster as dg
 
 from ..config.models import ExportConfig
+from .chunks import partitions_name
 
 _DEFINITIONS = {"hourly": dg.HourlyPartitionsDefinition, "daily": dg.DailyPartitionsDefinition,
                 "weekly": dg.WeeklyPartitionsDefinition, "monthly": dg.MonthlyPartitionsDefinition}
 
 
-def partitions_for(export: ExportConfig) -> dg.TimeWindowPartitionsDefinition | None:
+def partitions_for(export: ExportConfig) -> dg.PartitionsDefinition | None:
+    if export.mode == "chunked":
+        return dg.DynamicPartitionsDefinition(name=partitions_name(export))
     p = export.partitioning
     if p is None:
         return None
@@ -19,6 +24,8 @@ def partitions_for(export: ExportConfig) -> dg.TimeWindowPartitionsDefinition | 
 
 
 def backfill_policy_for(export: ExportConfig) -> dg.BackfillPolicy | None:
+    if export.mode == "chunked":
+        return dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
     return dg.BackfillPolicy.single_run() if export.partitioning else None
 
 

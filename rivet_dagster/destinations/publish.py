@@ -48,6 +48,9 @@ def publish(staged: StagedExport, destination: Destination, state: StateStore, l
         if window is not None:
             state.close_window(staged.export_name, window.up_to)
             reached(Stage.CURSOR)
+        if staged.checkpoint:
+            state.chunk_completed(staged.export_name, staged.partition_key, staged.rows, staged.file_names)
+            reached(Stage.CURSOR)
         schema_changed = state.record_schema(staged.export_name, staged.run_id, staged.schema_columns()) \
             if staged.rows else False
     except BaseException as exc:

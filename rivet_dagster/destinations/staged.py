@@ -32,6 +32,7 @@ class StagedExport:
     window: Window | None = None     # incremental: the cursor window (after, up_to] these files hold
     replaces: tuple[str, ...] = ()   # committed files this materialization supersedes (same window / partition)
     partition_key: str | None = None
+    checkpoint: bool = False         # chunked with chunk_checkpoint: mark the chunk completed after the manifest
     uris: list[str] = field(default_factory=list)  # filled in by the commit
 
     def file_name(self, index: int) -> str:

@@ -78,6 +78,21 @@ def time_window(source: SourceDatabase, query: str, time_column: str, column_typ
                     {name: column_type or "text" for name in params})
 
 
+def chunk(source: SourceDatabase, query: str, chunk_column: str, column_type: str | None, start: int, end: int,
+          dense: bool) -> ReadPlan:
+    """One chunk: `start <= chunk_column <= end`, or row numbers start..end in chunk_column order (dense).
+    The row-number column is the last one, so reading the declared columns drops it."""
+    column = source.quote(chunk_column)
+    params = {"start": start, "end": end}
+    if dense:
+        sql = (f"SELECT * FROM (SELECT _rivet_i.*, ROW_NUMBER() OVER (ORDER BY _rivet_i.{column}) AS _rivet_chunk_rn "
+               f"FROM ({_braces(query)}) AS _rivet_i) AS _rivet WHERE _rivet_chunk_rn >= {{start}} "
+               f"AND _rivet_chunk_rn <= {{end}}")
+        return ReadPlan(sql, params, {"start": "int8", "end": "int8"})
+    sql = f"SELECT * FROM ({_braces(query)}) AS _rivet WHERE _rivet.{column} >= {{start}} AND _rivet.{column} <= {{end}}"
+    return ReadPlan(sql, params, {name: column_type or "int8" for name in params})
+
+
 def newest(source: SourceDatabase, query: str, cursor_column: str, cursor_type: str | None,
            after: Any | None) -> ReadPlan:
     """The largest cursor value after `after`: NULL when there is nothing new."""

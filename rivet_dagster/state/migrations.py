@@ -75,6 +75,26 @@ MIGRATIONS: list[tuple[int, str]] = [
         created_at  TEXT NOT NULL
     );
     """),
+    (3, """
+    CREATE TABLE chunk_plan (
+        export_name TEXT PRIMARY KEY,
+        plan_hash   TEXT NOT NULL,
+        created_at  TEXT NOT NULL
+    );
+    CREATE TABLE chunk_task (
+        export_name  TEXT NOT NULL,
+        chunk_key    TEXT NOT NULL,
+        start_key    INTEGER NOT NULL,
+        end_key      INTEGER NOT NULL,
+        status       TEXT NOT NULL CHECK (status IN ('pending', 'running', 'completed', 'failed')),
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        rows_written INTEGER,
+        files_json   TEXT,
+        last_error   TEXT,
+        updated_at   TEXT NOT NULL,
+        PRIMARY KEY (export_name, chunk_key)
+    );
+    """),
 ]
 
 

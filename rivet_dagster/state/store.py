@@ -156,6 +156,50 @@ class StateStore(dg.ConfigurableResource):
             conn.executemany("DELETE FROM file_manifest WHERE export_name = ? AND file_name = ?",
                              [(export_name, name) for name in file_names])
 
+    # ------------------------------------------------------------------------- chunk checkpoints (stage 8)
+    def chunk_plan_hash(self, export_name: str) -> str | None:
+        with self.connect() as conn:
+            row = conn.execute("SELECT plan_hash FROM chunk_plan WHERE export_name = ?", (export_name,)).fetchone()
+        return row["plan_hash"] if row else None
+
+    def save_chunk_plan(self, export_name: str, plan_hash: str, chunks: list[tuple[str, int, int]]) -> None:
+        """Record the plan's fingerprint and add its chunks as pending (existing chunks keep their status)."""
+        now = utc_now()
+        with self.transaction() as conn:
+            conn.execute("INSERT OR IGNORE INTO chunk_plan (export_name, plan_hash, created_at) VALUES (?, ?, ?)",
+                         (export_name, plan_hash, now))
+            conn.executemany("INSERT OR IGNORE INTO chunk_task (export_name, chunk_key, start_key, end_key, status, "
+                             "updated_at) VALUES (?, ?, ?, ?, 'pending', ?)",
+                             [(export_name, key, start, end, now) for key, start, end in chunks])
+
+    def chunk_started(self, export_name: str, chunk_key: str) -> None:
+        self._chunk_update(export_name, chunk_key, "status = 'running', attempts = attempts + 1")
+
+    def chunk_completed(self, export_name: str, chunk_key: str, rows: int, files: list[str]) -> None:
+        self._chunk_update(export_name, chunk_key, "status = 'completed', rows_written = ?, files_json = ?, "
+                                                   "last_error = NULL", rows, json.dumps(files))
+
+    def chunk_failed(self, export_name: str, chunk_key: str, error: str) -> None:
+        self._chunk_update(export_name, chunk_key, "status = 'failed', last_error = ?", error[:2000])
+
+    def chunk_tasks(self, export_name: str) -> list[dict]:
+        with self.connect() as conn:
+            rows = conn.execute("SELECT * FROM chunk_task WHERE export_name = ? ORDER BY chunk_key",
+                                (export_name,)).fetchall()
+        return [dict(r) for r in rows]
+
+    def reset_chunks(self, export_name: str) -> int:
+        """Forget the export's chunk plan and checkpoints (files and manifest stay). Returns tasks removed."""
+        with self.transaction() as conn:
+            removed = conn.execute("DELETE FROM chunk_task WHERE export_name = ?", (export_name,)).rowcount
+            conn.execute("DELETE FROM chunk_plan WHERE export_name = ?", (export_name,))
+        return removed
+
+    def _chunk_update(self, export_name: str, chunk_key: str, assignments: str, *values) -> None:
+        with self.transaction() as conn:
+            conn.execute(f"UPDATE chunk_task SET {assignments}, updated_at = ? WHERE export_name = ? AND chunk_key = ?",
+                         (*values, utc_now(), export_name, chunk_key))
+
     # ---------------------------------------------------------------------------------------- reads
     def files(self, export_name: str | None = None, last: int = 50) -> list[dict]:
         return self._recent("file_manifest", export_name, last)

@@ -44,7 +44,7 @@ def test_the_code_version_follows_the_exports_config(demo_config):
 
 @pytest.mark.parametrize("old, new, key", [
     ("    meta_columns: {exported_at: true, run_id: true}\n",
-     "    meta_columns: {exported_at: true, run_id: true}\n    mode: chunked\n    chunk_column: id\n", "mode"),
+     "    meta_columns: {exported_at: true, run_id: true}\n    quality: {row_count_min: 1}\n", "quality"),
     ('destination: {type: local, path: "${RIVET_DEMO_OUTPUT}"}', "destination: {type: s3, bucket: b}",
      "destination.type"),
 ])
@@ -52,8 +52,8 @@ def test_exports_needing_later_features_fail_loudly_at_load(demo_config, old, ne
     text = demo_config.read_text()
     assert old in text
     demo_config.write_text(text.replace(old, new, 1))
-    with pytest.raises(ConfigError, match=rf"rivet.yaml:\d+: exports\[0\]\.{key}: .* is not available in this "
-                                          "version"):
+    with pytest.raises(ConfigError, match=rf"rivet.yaml:\d+: exports\[0\]\.{key}: .* (is|are) not available in "
+                                          "this version"):
         build_definitions(demo_config)
 
 

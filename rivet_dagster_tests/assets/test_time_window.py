@@ -1,5 +1,6 @@
 """Time-window exports: one partition per window, bound [start, end), one replaceable file set per window."""
 import datetime as dt
+import signal
 from zoneinfo import ZoneInfo
 
 import pyarrow.parquet as pq
@@ -138,3 +139,21 @@ def test_bad_partitioning_is_reported_at_its_key(pg_url, tmp_path, export_dir, p
     config = window_config(tmp_path, pg_url, export_dir, partitioning=partitioning)
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         build_definitions(config)
+
+
+@pytest.mark.parametrize("stage", ["fetch", "staged", "committed", "manifest", "metric"])
+def test_a_sigkill_in_a_window_is_repaired_by_materializing_it_again(pg_ticks, tmp_path, export_dir, stage):
+    config = window_config(tmp_path, pg_ticks, export_dir, partitioning={"start": "2024-01-01"},
+                           max_file_size="1KB", tuning={"batch_size": 10})
+    select = ("--partition", "2024-01-02")
+    crashed = materialize_cli(config, tmp_path / "home", "ticks", crash_at=stage, extra=select)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
+    for path in export_dir.glob("ticks_*.parquet"):           # whatever reached a final path is complete
+        assert pq.ParquetFile(path).metadata.num_rows > 0
+    rerun = materialize_cli(config, tmp_path / "home", "ticks", extra=select)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    ids = sorted(i for path in export_dir.glob("ticks_*.parquet") for i in ids_in(path))
+    start = dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc)
+    assert ids == expected_ids(start, start + dt.timedelta(days=1))       # the window exactly once
+    state = StateStore(path=str(tmp_path / ".rivet_state.db"))
+    assert sorted(state.partition_files("ticks", "2024-01-02")) == sorted(p.name for p in export_dir.glob("*.parquet"))

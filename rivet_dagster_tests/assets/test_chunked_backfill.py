@@ -1,0 +1,138 @@
+"""The way the UI drives chunked exports: dagster-webserver + dagster-daemon on the project's workspace, a
+partition backfill launched through GraphQL in which one chunk fails, then "failed and missing".
+
+(A chunk cannot be made "missing" by deleting it: SQLite instance storage refuses to wipe one partition,
+UnsupportedOperationError; a failed chunk is what resume meets in practice.)"""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import dagster as dg
+import pyarrow.parquet as pq
+
+from rivet_dagster import build_definitions
+from rivet_dagster.assets.chunks import chunk_key, register_plan
+from rivet_dagster.config import load_config
+from rivet_dagster.source.engines import SourceDatabase
+from rivet_dagster.state.store import StateStore
+from rivet_dagster_tests.conftest import run_sql, write_config
+
+ROOT = Path(__file__).parents[2]
+BIN = Path(sys.executable).parent
+KEYS = [chunk_key(1, 4000), chunk_key(4001, 8000), chunk_key(8001, 10000)]
+LAUNCH = """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
+  __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
+STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
+  __typename ... on PartitionBackfill { status } ... on PythonError { message } } }"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def graphql(port: int, query: str, variables: dict) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", method="POST",
+                                     data=json.dumps({"query": query, "variables": variables}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        body = json.loads(response.read())
+    assert "errors" not in body, body
+    return body["data"]
+
+
+def wait_for(check, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(1)
+    raise AssertionError(f"timed out after {seconds}s waiting for {what}")
+
+
+def backfill(port: int, keys: list[str]) -> str:
+    data = graphql(port, LAUNCH, {"params": {"partitionNames": keys, "assetSelection": [{"path": ["items"]}]}})
+    launched = data["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    backfill_id = launched["backfillId"]
+
+    def finished():
+        status = graphql(port, STATUS, {"id": backfill_id})["partitionBackfillOrError"]["status"]
+        return status if status in ("COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED") else None
+
+    return wait_for(finished, 240, f"backfill {backfill_id}")
+
+
+def test_a_ui_backfill_then_failed_and_missing_exports_only_the_failed_chunk(pg_url, tmp_path, export_dir):
+    run_sql(pg_url, "DROP TABLE IF EXISTS items", "DROP TABLE IF EXISTS poison",
+            "CREATE TABLE items AS SELECT g AS id, 'item ' || g AS label FROM generate_series(1, 10000) g",
+            "ALTER TABLE items ADD PRIMARY KEY (id)",   # each chunk is an index range scan of its own rows
+            "CREATE TABLE poison (broken bool)", "INSERT INTO poison VALUES (false)")
+    query = ("SELECT i.id, i.label FROM items i WHERE 1 / (CASE WHEN i.id = 5000 AND (SELECT broken FROM poison) "
+             "THEN 0 ELSE 1 END) = 1")
+    config_path = write_config(tmp_path, {"type": "postgres", "url": pg_url},
+                               [{"name": "items", "query": query, "mode": "chunked", "chunk_column": "id",
+                                 "chunk_size": 4000, "chunk_checkpoint": True, "chunk_max_attempts": 1,
+                                 "parallel": 2, "format": "parquet",
+                                 "destination": {"type": "local", "path": str(export_dir)}}])
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")   # the shipped instance config: queued runs
+    config = load_config(config_path)
+    state = StateStore(path=str(tmp_path / ".rivet_state.db"))
+    register_plan(dg.DagsterInstance.from_config(str(home)), config, config.exports[0],
+                  SourceDatabase(config.source, config.base_dir), state)
+    run_sql(pg_url, "UPDATE poison SET broken = true")     # row 5000 now fails its chunk
+
+    env = {**os.environ, "DAGSTER_HOME": str(home), "RIVET_CONFIG": str(config_path)}
+    port = free_port()
+    workspace = str(ROOT / "workspace.yaml")
+    processes = [
+        subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", workspace], env=env, cwd=ROOT,
+                         stdout=subprocess.DEVNULL, stderr=open(tmp_path / "daemon.log", "w")),
+        subprocess.Popen([str(BIN / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1", "-p", str(port)],
+                         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "webserver.log", "w")),
+    ]
+    try:
+        def webserver_up():
+            try:
+                return urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2).status == 200
+            except OSError:
+                return False
+
+        wait_for(webserver_up, 90, "dagster-webserver")
+        assert backfill(port, KEYS) == "COMPLETED_FAILED", (tmp_path / "daemon.log").read_text()[-3000:]
+        files = {key: export_dir / f"items_{key}.parquet" for key in KEYS}
+        failed = KEYS[1]
+        assert not files[failed].exists() and files[KEYS[0]].exists() and files[KEYS[2]].exists()
+        assert [t["status"] for t in state.chunk_tasks("items")] == ["completed", "failed", "completed"]
+        kept = {key: files[key].stat().st_mtime_ns for key in KEYS if key != failed}
+
+        run_sql(pg_url, "UPDATE poison SET broken = false")
+        instance = dg.DagsterInstance.from_config(str(home))
+        assets_def = dg.Definitions.merge(build_definitions(config_path)).get_assets_def("items")
+        status = instance.get_status_by_partition(dg.AssetKey("items"), KEYS, assets_def.partitions_def)
+        failed_and_missing = [k for k in KEYS if status[k] != dg.AssetPartitionStatus.MATERIALIZED]
+        assert failed_and_missing == [failed]                       # what the UI's "failed and missing" selects
+
+        assert backfill(port, failed_and_missing) == "COMPLETED_SUCCESS"
+        assert pq.read_table(files[failed])["id"].to_pylist() == list(range(4001, 8001))
+        assert {key: files[key].stat().st_mtime_ns for key in kept} == kept        # the others were not redone
+        assert sorted(i for f in files.values() for i in pq.read_table(f)["id"].to_pylist()) == list(range(1, 10001))
+        assert [t["status"] for t in state.chunk_tasks("items")] == ["completed"] * 3
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
