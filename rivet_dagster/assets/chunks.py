@@ -14,8 +14,8 @@ import dagster as dg
 
 from ..config.models import ExportConfig, RivetConfig
 from ..source.engines import SourceDatabase
+from ..source import queries
 from ..source.readers import fetch_value
-from ..source.queries import ReadPlan
 from ..state.store import StateStore
 
 KEY_DIGITS = 12
@@ -62,13 +62,9 @@ def fingerprint(config: RivetConfig, export: ExportConfig) -> str:
 def compute_plan(config: RivetConfig, export: ExportConfig, source: SourceDatabase) -> ChunkPlan:
     """Windows of `chunk_size` over [MIN, MAX] of the chunk column (or over 1..COUNT(*) with chunk_dense)."""
     tuning = config.tuning_for(export)
-    query = config.query_for(export).strip().rstrip(";").strip().replace("{", "{{").replace("}", "}}")
-    column = f"_rivet.{source.quote(export.chunk_column)}"
-    if export.chunk_dense:
-        low, high = 1, fetch_value(source, ReadPlan(f"SELECT COUNT(*) FROM ({query}) AS _rivet"), tuning)
-    else:
-        low = fetch_value(source, ReadPlan(f"SELECT MIN({column}) FROM ({query}) AS _rivet"), tuning)
-        high = fetch_value(source, ReadPlan(f"SELECT MAX({column}) FROM ({query}) AS _rivet"), tuning)
+    query = config.query_for(export).strip().rstrip(";").strip()
+    low, high = (fetch_value(source, plan, tuning)
+                 for plan in queries.chunk_bounds(source, query, export.chunk_column, export.chunk_dense))
     ranges = []
     if low is not None and high is not None:
         if int(low) != low or int(high) != high:

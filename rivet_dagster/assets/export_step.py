@@ -1,4 +1,5 @@
-"""The export step up to staging (crash-matrix stages 4-6): plan the read, describe it, stream it, write parts.
+"""The export step up to staging (crash-matrix stages 4-6): describe the query, stream the mode's read,
+write staged parts.
 
 Nothing here is visible at the destination; the IO manager commits what this returns.
 """
@@ -6,10 +7,9 @@ from __future__ import annotations
 
 import resource
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from dagster import TimeWindow
 
 from ..config.models import ExportConfig, RivetConfig
@@ -17,12 +17,11 @@ from ..destinations.local import LocalDestination
 from ..destinations.staged import StagedExport
 from ..formats.meta_columns import meta_fields, with_meta_columns
 from ..formats.parts import PartWriter
-from .chunks import chunk_range
 from .partitions import file_key
-from ..source import queries
+from .read_plans import HighWater, plan_read
 from ..source.engines import SourceDatabase
 from ..source.readers import describe, stream
-from ..source.types import SourceColumn, schema_of
+from ..source.types import schema_of
 from ..stages import Stage, reached
 from ..state.cursors import Window
 from ..state.store import StateStore
@@ -38,13 +37,13 @@ def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDataba
     tuning = config.tuning_for(export)
     query = config.query_for(export).strip().rstrip(";").strip()
     columns = describe(source, query, tuning)
-    plan, pending = _plan(export, source, state, query, columns, log, time_window, partition_key)
+    plan, pending = plan_read(export, source, state, query, columns, log, time_window, partition_key)
     staging = LocalDestination(export.destination).staging_dir(export.name, run_id)
     exported_at = datetime.now(timezone.utc)
     schema = _output_schema(schema_of(columns) if columns is not None else None, export)
     writer: PartWriter | None = None
     progress = _Progress(export.name, log)
-    high_water = _HighWater(export.cursor_column) if export.mode == "incremental" else None
+    high_water = HighWater(export.cursor_column) if export.mode == "incremental" else None
     try:
         for batch in stream(source, plan, columns, tuning):
             if writer is None:
@@ -92,83 +91,6 @@ def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDataba
         tuning_profile=tuning.profile_label, extracted_at=extracted_at,
         extract_seconds=time.monotonic() - started, peak_rss_mb=peak_rss_mb(), file_stem=stem, window=window,
         replaces=replaces, partition_key=partition_key, checkpoint=export.mode == "chunked" and export.chunk_checkpoint)
-
-
-def _plan(export: ExportConfig, source: SourceDatabase, state: StateStore, query: str,
-          columns: list[SourceColumn] | None, log, time_window: TimeWindow | None, partition_key: str | None
-          ) -> tuple[queries.ReadPlan, Window | None]:
-    """The read for this run, and the pending window it repairs (incremental runs after a crash)."""
-    if export.mode == "chunked":
-        start, end = chunk_range(partition_key)
-        return queries.chunk(source, query, export.chunk_column, _cast(_column(export, columns, "chunk_column")),
-                             start, end, export.chunk_dense), None
-    if export.mode == "time_window":
-        column = _column(export, columns, "time_column")
-        start, end = _window_bounds(export, column, time_window)
-        return queries.time_window(source, query, export.time_column, _cast(column), start, end), None
-    if export.mode != "incremental":
-        return queries.full(query), None
-    cast = _cast(_column(export, columns, "cursor_column"))
-    pending = state.pending_window(export.name)
-    if pending is not None:
-        log.warning(f"{export.name}: a previous run stopped after opening the window ({pending.after}, "
-                    f"{pending.up_to}]; re-exporting exactly that window to the same files")
-        return queries.incremental(source, query, export.cursor_column, cast, pending.after, pending.up_to), pending
-    after = state.cursor(export.name)
-    return queries.incremental(source, query, export.cursor_column, cast, after), None
-
-
-def _column(export: ExportConfig, columns: list[SourceColumn] | None, key: str) -> SourceColumn | None:
-    """The query column named by `key` (cursor_column, time_column); None when the engine has no types."""
-    name = getattr(export, key)
-    if columns is None:
-        return None
-    for column in columns:
-        if column.name == name:
-            return column
-    raise ValueError(f"export '{export.name}': {key} '{name}' is not a column of the query "
-                     f"(columns: {', '.join(c.name for c in columns)})")
-
-
-def _cast(column: SourceColumn | None) -> str | None:
-    """The type a bound value is read back as on PostgreSQL: the column's own."""
-    return column.db_type.split(" ")[0] if column is not None else None
-
-
-def _window_bounds(export: ExportConfig, column: SourceColumn | None, window: TimeWindow | None):
-    """[start, end) of this run. A partition's window is in the partitions' time zone; without partitions,
-    Rivet's trailing window starts at UTC midnight `days_window` days ago and has no end. Instants are bound
-    for time-zone-aware columns, wall-clock times for naive ones, epoch seconds for `time_column_type: unix`."""
-    if window is not None:
-        start, end = window.start, window.end
-    else:
-        start = (datetime.now(timezone.utc) - timedelta(days=export.days_window)).replace(
-            hour=0, minute=0, second=0, microsecond=0)
-        end = None
-    if export.time_column_type == "unix":
-        return int(start.timestamp()), (int(end.timestamp()) if end else None)
-    if column is not None and pa.types.is_timestamp(column.arrow_type) and column.arrow_type.tz:
-        return start, end
-    return start.replace(tzinfo=None), (end.replace(tzinfo=None) if end else None)
-
-
-class _HighWater:
-    """The largest cursor value exported, computed per batch in Arrow."""
-
-    def __init__(self, column: str):
-        self.column = column
-        self.value = None
-
-    def update(self, batch: pa.RecordBatch) -> None:
-        values = batch.column(batch.schema.get_field_index(self.column))
-        if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)
-                or pa.types.is_decimal(values.type) or pa.types.is_temporal(values.type)
-                or pa.types.is_string(values.type)):
-            raise ValueError(f"cursor_column '{self.column}' is a {values.type}; a cursor must be a number, text, "
-                             "a date or a timestamp")
-        newest = pc.max(values).as_py()
-        if newest is not None and (self.value is None or newest > self.value):
-            self.value = newest
 
 
 def _without_row_number(schema: pa.Schema) -> pa.Schema:

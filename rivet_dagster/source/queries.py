@@ -93,6 +93,14 @@ def chunk(source: SourceDatabase, query: str, chunk_column: str, column_type: st
     return ReadPlan(sql, params, {name: column_type or "int8" for name in params})
 
 
+def chunk_bounds(source: SourceDatabase, query: str, chunk_column: str, dense: bool) -> tuple[ReadPlan, ReadPlan]:
+    """What a chunk plan spans: MIN and MAX of the chunk column, or 1 and COUNT(*) for dense chunks."""
+    if dense:
+        return ReadPlan("SELECT 1"), ReadPlan(f"SELECT COUNT(*) FROM ({_braces(query)}) AS _rivet")
+    column = f"_rivet.{source.quote(chunk_column)}"
+    return tuple(ReadPlan(f"SELECT {fn}({column}) FROM ({_braces(query)}) AS _rivet") for fn in ("MIN", "MAX"))
+
+
 def newest(source: SourceDatabase, query: str, cursor_column: str, cursor_type: str | None,
            after: Any | None) -> ReadPlan:
     """The largest cursor value after `after`: NULL when there is nothing new."""
