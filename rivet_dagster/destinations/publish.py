@@ -3,8 +3,8 @@ manifest -> cursor -> metric. A failure before the metric records a failed metri
 records no materialization and the step can simply be rerun.
 
 A materialization can supersede files (`staged.replaces`): a re-materialized partition, or an incremental
-window repaired after a crash. Their manifest rows are dropped, the new parts replace same-named files,
-and parts no longer produced are removed, so the destination never keeps two copies of a window.
+window repaired after a crash. New parts replace same-named files (and their manifest rows); parts no
+longer produced are removed, then forgotten, so the destination never keeps two copies of a window.
 Incremental exports record the window (after, up_to] and its file names before the first commit; a rerun
 that finds the record re-exports exactly that window under the same names."""
 from __future__ import annotations
@@ -32,7 +32,6 @@ def publish(staged: StagedExport, destination: Destination, state: StateStore, l
             state.open_window(staged.export_name, staged.run_id, Window(
                 window.after, window.up_to, staged.file_stem, tuple(dict.fromkeys(staged.file_names +
                                                                                   list(staged.replaces)))))
-        state.forget_files(staged.export_name, list(staged.replaces))
         for index, part in enumerate(staged.parts):
             name = staged.file_name(index)
             uri = destination.commit(part.path, name)
@@ -43,8 +42,10 @@ def publish(staged: StagedExport, destination: Destination, state: StateStore, l
                 compression=staged.compression, checksum=f"sha256:{part.sha256}"))
             reached(Stage.MANIFEST)
             staged.uris.append(uri)
-        for stale in set(staged.replaces) - set(staged.file_names):
-            destination.remove(stale)
+        stale = sorted(set(staged.replaces) - set(staged.file_names))
+        for name in stale:  # removed first, forgotten after: a crash between the two is repaired by a rerun
+            destination.remove(name)
+        state.forget_files(staged.export_name, stale)
         if window is not None:
             state.close_window(staged.export_name, window.up_to)
             reached(Stage.CURSOR)

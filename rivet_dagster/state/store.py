@@ -96,7 +96,13 @@ class StateStore(dg.ConfigurableResource):
 
     # ---------------------------------------------------------------- writes, in the crash matrix's order
     def record_file(self, record: FileRecord) -> None:
-        self._insert("file_manifest", {**asdict(record), "created_at": utc_now()})
+        """One committed file; a file committed again under the same name replaces its old row."""
+        row = {**asdict(record), "created_at": utc_now()}
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM file_manifest WHERE export_name = ? AND file_name = ?",
+                         (record.export_name, record.file_name))
+            conn.execute(f"INSERT INTO file_manifest ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                         tuple(row.values()))
 
     def record_metric(self, record: MetricRecord) -> None:
         self._insert("export_metrics", asdict(record))
@@ -151,7 +157,7 @@ class StateStore(dg.ConfigurableResource):
             conn.execute("DELETE FROM pending_window WHERE export_name = ?", (export_name,))
 
     def forget_files(self, export_name: str, file_names: list[str]) -> None:
-        """Drop manifest rows of files a repaired window replaced or removed."""
+        """Drop the manifest rows of files removed from the destination."""
         with self.transaction() as conn:
             conn.executemany("DELETE FROM file_manifest WHERE export_name = ? AND file_name = ?",
                              [(export_name, name) for name in file_names])
