@@ -85,6 +85,10 @@ class SourceDatabase:
         password = self.url.password
         return SourceError(message.replace(str(password), "***") if password else message)
 
+    def failure(self, what: str, exc: BaseException | None) -> SourceError:
+        """`<what> <url without password>: <the driver's first line>`, e.g. what = "cannot connect to"."""
+        return self.error(f"{what} {self.display_url}: {first_line(exc)}")
+
     def native_url(self, scheme: str) -> str:
         """The URL for a native driver (libpq for ADBC, connectorx), password included: pass it, never print it."""
         return self.url.set(drivername=scheme).render_as_string(hide_password=False)
@@ -107,7 +111,7 @@ class SourceDatabase:
         try:
             conn = self.engine.connect()
         except sa.exc.DBAPIError as exc:
-            raise self.error(f"cannot connect to {self.display_url}: {_first_line(exc.orig)}") from None
+            raise self.failure("cannot connect to", exc.orig) from None
         try:
             for statement in self.session_settings(tuning):
                 conn.exec_driver_sql(statement)
@@ -138,5 +142,5 @@ class SourceDatabase:
         return self.engine.dialect.identifier_preparer.quote_identifier(identifier)
 
 
-def _first_line(exc: BaseException | None) -> str:
+def first_line(exc: BaseException | None) -> str:
     return str(exc).strip().splitlines()[0] if exc and str(exc).strip() else type(exc).__name__

@@ -20,11 +20,14 @@ class ReadPlan:
     param_types: dict[str, str] = field(default_factory=dict)  # PostgreSQL type to read each value back as
 
     def bound(self, source: SourceDatabase) -> dict[str, Any]:
-        """The values as the engine's DB-API driver binds them: MySQL sessions run in UTC and PyMySQL drops
-        time zones, so instants become naive UTC; SQLite compares timestamps as ISO text."""
+        """The values as each engine binds them. PostgreSQL: text in the type's input syntax, for set_config.
+        MySQL sessions run in UTC and PyMySQL drops time zones, so instants become naive UTC; SQLite compares
+        timestamps as ISO text."""
+        if source.kind == "postgres":
+            return {name: _postgres_text(value) for name, value in self.params.items()}
         out = {}
         for name, value in self.params.items():
-            if isinstance(value, datetime.datetime) and source.kind in ("mysql", "sqlite"):
+            if isinstance(value, datetime.datetime):
                 if value.tzinfo is not None:
                     value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
                 if source.kind == "sqlite":
@@ -45,6 +48,12 @@ class ReadPlan:
         if source.kind == "mysql" and self.params:  # the driver %-formats the text when it binds values
             template = template.replace("%", "%%")
         return template.format(**{name: reference(name) for name in self.params})
+
+
+def _postgres_text(value: Any) -> str:
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(sep=" ")
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 def full(query: str) -> ReadPlan:

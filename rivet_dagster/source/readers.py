@@ -9,14 +9,12 @@ Each read is one streamed statement. `statement_timeout_s` keeps Rivet's meaning
 """
 from __future__ import annotations
 
-import datetime
-import decimal
 from collections.abc import Iterator
 
 import pyarrow as pa
 
 from ..config.tuning import EffectiveTuning, estimated_row_bytes
-from .engines import SourceDatabase, SourceError
+from .engines import SourceDatabase, SourceError, first_line
 from .pacing import StallWatchdog, read_ahead, throttled
 from .queries import ReadPlan
 from .types import SourceColumn, mysql_column, postgres_type, schema_of, conform
@@ -39,7 +37,7 @@ def describe(source: SourceDatabase, query: str, tuning: EffectiveTuning) -> lis
             return [mysql_column(f.name, f.type_code, f.flags, f.charsetnr, f.length, f.scale)
                     for f in cursor._result.fields]
         except conn.dialect.loaded_dbapi.Error as exc:
-            raise source.error(f"the export query failed on {source.display_url}: {_first_line(exc)}") from None
+            raise source.failure("the export query failed on", exc) from None
         finally:
             cursor.close()
 
@@ -84,12 +82,12 @@ def _postgres_batches(source, plan, schema, rows, tuning) -> Iterator[pa.RecordB
     try:
         conn = adbc.connect(source.native_url("postgresql"))
     except Exception as exc:
-        raise source.error(f"cannot connect to {source.display_url}: {_first_line(exc)}") from None
+        raise source.failure("cannot connect to", exc) from None
     with conn, conn.cursor() as cursor:
         if tuning.lock_timeout_s:
             cursor.execute(f"SET lock_timeout = '{int(tuning.lock_timeout_s)}s'")
-        for name, value in plan.params.items():  # bound here, read back by the query with the column's type
-            cursor.execute("SELECT set_config($1, $2, false)", (f"rivet.{name}", postgres_text(value)))
+        for name, value in plan.bound(source).items():  # bound here, read back with the column's type
+            cursor.execute("SELECT set_config($1, $2, false)", (f"rivet.{name}", value))
             cursor.fetchall()
         cursor.adbc_statement.set_options(**{
             "adbc.postgresql.batch_size_hint_bytes": str(rows * estimated_row_bytes(schema))})
@@ -122,7 +120,7 @@ def _mysql_batches(source, query, columns, rows, tuning) -> Iterator[pa.RecordBa
 
 def _connectorx_error(exc: BaseException) -> str:
     """The server's own message out of connectorx's wrapping (`... MySqlError { ERROR 1969 (70100): ... }`)."""
-    text = _first_line(exc)
+    text = first_line(exc)
     return text.rsplit("MySqlError {", 1)[-1].split("}")[0].strip() if "MySqlError {" in text else text
 
 
@@ -147,7 +145,7 @@ def _dbapi_batches(source, plan, columns, rows, tuning) -> Iterator[pa.RecordBat
                 yield pa.RecordBatch.from_arrays(
                     [a if not pa.types.is_null(a.type) else a.cast(pa.string()) for a in arrays], names=names)
         except conn.dialect.loaded_dbapi.Error as exc:
-            raise source.error(f"the export query failed on {source.display_url}: {_first_line(exc)}") from None
+            raise source.failure("the export query failed on", exc) from None
         finally:
             cursor.close()
 
@@ -174,23 +172,14 @@ def _projection(source, column: SourceColumn) -> str:
         f" AS {source.quote(column.name)}"
 
 
-def postgres_text(value) -> str:
-    """A value in PostgreSQL's input syntax, for `set_config` (read back with `::type`)."""
-    if isinstance(value, datetime.datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, (datetime.date, decimal.Decimal, int, float)):
-        return str(value) if not isinstance(value, float) else repr(value)
-    return str(value)
-
-
 def fetch_value(source: SourceDatabase, plan: ReadPlan, tuning: EffectiveTuning):
     """One value from a small query (sensors, planners), bound the same way as the streaming reads."""
     with source.session(tuning) as conn:
         cursor = conn.connection.dbapi_connection.cursor()
         try:
             if source.kind == "postgres":
-                for name, value in plan.params.items():
-                    cursor.execute("SELECT set_config(%s, %s, false)", (f"rivet.{name}", postgres_text(value)))
+                for name, value in plan.bound(source).items():
+                    cursor.execute("SELECT set_config(%s, %s, false)", (f"rivet.{name}", value))
                 cursor.execute(plan.render(source))
             elif plan.params:
                 cursor.execute(plan.render(source), plan.bound(source))
@@ -198,7 +187,7 @@ def fetch_value(source: SourceDatabase, plan: ReadPlan, tuning: EffectiveTuning)
                 cursor.execute(plan.render(source))
             return cursor.fetchone()[0]
         except conn.dialect.loaded_dbapi.Error as exc:
-            raise source.error(f"the query failed on {source.display_url}: {_first_line(exc)}") from None
+            raise source.failure("the query failed on", exc) from None
         finally:
             cursor.close()
 
@@ -207,7 +196,3 @@ def _conformed(batches, schema) -> Iterator[pa.RecordBatch]:
     for batch in batches:
         if batch.num_rows:
             yield conform(batch, schema)
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

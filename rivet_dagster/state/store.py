@@ -5,6 +5,7 @@ the same store serves asset steps, sensors and the CLI, and a crash never leaves
 """
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,9 @@ import dagster as dg
 from . import cursors
 from .cursors import Window
 from .migrations import migrate
+
+
+_MIGRATED: set[tuple[str, int]] = set()  # database files this process has already brought to the newest version
 
 
 def utc_now() -> str:
@@ -72,7 +76,10 @@ class StateStore(dg.ConfigurableResource):
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
-            migrate(conn)
+            database = (self.path, os.stat(self.path).st_ino)  # a recreated file is migrated again
+            if database not in _MIGRATED:
+                migrate(conn)
+                _MIGRATED.add(database)
             conn.row_factory = sqlite3.Row
             yield conn
         finally:
