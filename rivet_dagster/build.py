@@ -10,7 +10,7 @@ from .assets.partitions import partitions_for
 from .assets.factory import IO_MANAGER_KEYS, SOURCE_KEY, STATE_KEY, build_export_asset, source_group
 from .config.loader import load_config
 from .config.models import RivetConfig
-from .destinations.io_managers import LocalExportIOManager
+from .destinations.io_managers import ExportIOManager
 from .sensors.chunk_planner import build_chunk_planner_sensor
 from .sensors.new_rows import build_new_rows_sensor
 from .source.engines import SourceDatabase
@@ -43,7 +43,7 @@ def build_definitions(config: RivetConfig | str | os.PathLike, params: Mapping[s
         resources={
             SOURCE_KEY: SourceDatabase(config.source, config.base_dir),
             STATE_KEY: state,
-            IO_MANAGER_KEYS["local"]: LocalExportIOManager(state=state),
+            **{key: ExportIOManager(state=state) for key in IO_MANAGER_KEYS.values()},
         },
     )
 
@@ -66,10 +66,6 @@ def _check_supported(config: RivetConfig) -> None:
         if export.mode not in SUPPORTED_MODES:
             raise config.error(("exports", i, "mode"), f"mode '{export.mode}' is not available in this version "
                                                        f"of rivet-dagster yet (supported: {', '.join(SUPPORTED_MODES)})")
-        if export.destination.type not in IO_MANAGER_KEYS:
-            raise config.error(("exports", i, "destination", "type"),
-                               f"destination type '{export.destination.type}' is not available in this version of "
-                               f"rivet-dagster yet (supported: {', '.join(IO_MANAGER_KEYS)})")
         if export.partitioning is not None:
             if export.schedule is not None:
                 raise config.error(("exports", i, "schedule"), "a partitioned time_window export is scheduled per "

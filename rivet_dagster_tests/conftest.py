@@ -81,9 +81,10 @@ def materialize(config_path: Path, *names: str, raise_on_error: bool = True, ins
                           **kwargs)
 
 
-def materialize_cli(config: Path, home: Path, select: str, crash_at: str | None = None,
-                    extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-    """`dagster asset materialize` in a subprocess, optionally SIGKILLed at a crash-matrix stage."""
+def dagster_cli(config: Path, home: Path, select: str, crash_at: str | None = None,
+                extra: tuple[str, ...] = ()) -> tuple[list[str], dict[str, str]]:
+    """The `dagster asset materialize` command line and environment for a config (optionally SIGKILLed at a
+    crash-matrix stage), for a subprocess of the test."""
     home.mkdir(exist_ok=True)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     env = {**os.environ, "RIVET_CONFIG": str(config), "DAGSTER_HOME": str(home)}
@@ -92,7 +93,14 @@ def materialize_cli(config: Path, home: Path, select: str, crash_at: str | None 
         env["RIVET_CRASH_AT"] = crash_at
     command = [str(Path(sys.executable).with_name("dagster")), "asset", "materialize", "-m",
                "rivet_dagster.definitions", "--select", select, *extra]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+    return command, env
+
+
+def materialize_cli(config: Path, home: Path, select: str, crash_at: str | None = None,
+                    extra: tuple[str, ...] = (), **run) -> subprocess.CompletedProcess:
+    """`dagster asset materialize` in a subprocess (extra `subprocess.run` arguments pass through)."""
+    command, env = dagster_cli(config, home, select, crash_at, extra)
+    return subprocess.run(command, env=env, capture_output=True, text=run.pop("text", True), timeout=180, **run)
 
 
 @pytest.fixture

@@ -8,12 +8,12 @@ from __future__ import annotations
 import resource
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pyarrow as pa
 from dagster import TimeWindow
 
 from ..config.models import ExportConfig, RivetConfig
-from ..destinations.local import LocalDestination
 from ..destinations.staged import StagedExport
 from ..formats.meta_columns import meta_fields, with_meta_columns
 from ..formats.parts import PartWriter
@@ -31,14 +31,13 @@ DENSE_ROW_NUMBER = "_rivet_chunk_rn"
 
 
 def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDatabase, state: StateStore,
-                 run_id: str, log, partition_key: str | None = None,
+                 run_id: str, log, staging: Path, partition_key: str | None = None,
                  time_window: TimeWindow | None = None) -> StagedExport:
     started = time.monotonic()
     tuning = config.tuning_for(export)
     query = config.query_for(export).strip().rstrip(";").strip()
     columns = describe(source, query, tuning)
     plan, pending = plan_read(export, source, state, query, columns, log, time_window, partition_key)
-    staging = LocalDestination(export.destination).staging_dir(export.name, run_id)
     exported_at = datetime.now(timezone.utc)
     schema = _output_schema(schema_of(columns) if columns is not None else None, export)
     writer: PartWriter | None = None
@@ -89,7 +88,9 @@ def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDataba
         compression=export.compression if export.format == "parquet" else None, destination=export.destination,
         schema=schema or pa.schema([]), parts=parts, rows=rows, status=empty_status if rows == 0 else "success",
         tuning_profile=tuning.profile_label, extracted_at=extracted_at,
-        extract_seconds=time.monotonic() - started, peak_rss_mb=peak_rss_mb(), file_stem=stem, window=window,
+        extract_seconds=time.monotonic() - started, peak_rss_mb=peak_rss_mb(), staging_dir=staging,
+        max_retries=tuning.max_retries, retry_backoff_ms=tuning.retry_backoff_ms, cursor_column=export.cursor_column,
+        file_stem=stem, window=window,
         replaces=replaces, partition_key=partition_key, checkpoint=export.mode == "chunked" and export.chunk_checkpoint)
 
 

@@ -10,13 +10,16 @@ import dagster as dg
 from sqlalchemy.engine import make_url
 
 from ..config.models import ExportConfig, RivetConfig
-from ..destinations.publish import record_failure
+from ..destinations import open_destination, staging
+from ..destinations.owners import owner_alive
+from ..destinations.io_managers import DESTINATION_METADATA, destination_metadata
+from ..destinations.publish import clean_up_interrupted, record_failure
 from .export_step import stage_export
 from .chunks import pool_name
 from .partitions import backfill_policy_for, partitions_for
 
 SOURCE_KEY, STATE_KEY = "rivet_source", "rivet_state"
-IO_MANAGER_KEYS = {"local": "rivet_local_io"}
+IO_MANAGER_KEYS = {kind: f"rivet_{kind}_io" for kind in ("local", "s3", "gcs", "stdout")}
 
 
 def source_group(config: RivetConfig) -> str:
@@ -54,29 +57,30 @@ def build_export_asset(config: RivetConfig, export: ExportConfig) -> dg.AssetsDe
         backfill_policy=backfill_policy_for(export),
         retry_policy=_retry_policy(config, export),
         metadata={"rivet/mode": export.mode, "rivet/format": export.format,
-                  "rivet/destination": export.destination.type},
+                  DESTINATION_METADATA: destination_metadata(export.destination)},
     )
     def export_asset(context: dg.AssetExecutionContext):
         """Stages one file set per partition of the run (a range run covers several windows)."""
         keys = context.partition_keys if partitions is not None else [None]
         state = context.resources.rivet_state
         checkpoint = export.mode == "chunked" and export.chunk_checkpoint
-        staged = []
-        for key in keys:
-            started = time.monotonic()
-            if checkpoint:
-                state.chunk_started(export.name, key)
-            try:
+        staged, key, started = [], keys[0], time.monotonic()
+        try:
+            run_dir = _prepare(config, export, state, context)
+            for key in keys:
+                started = time.monotonic()
+                if checkpoint:
+                    state.chunk_started(export.name, key)
                 staged.append(stage_export(
                     config, export, context.resources.rivet_source, state, context.run.run_id, context.log,
-                    partition_key=key, time_window=partitions.time_window_for_partition_key(key)
+                    run_dir, partition_key=key, time_window=partitions.time_window_for_partition_key(key)
                     if isinstance(partitions, dg.TimeWindowPartitionsDefinition) else None))
-            except BaseException as exc:
-                if checkpoint:
-                    state.chunk_failed(export.name, key, f"{type(exc).__name__}: {exc}")
-                record_failure(state, export.name, context.run.run_id, export.mode, export.format,
-                               config.tuning_for(export).profile_label, time.monotonic() - started, exc, key)
-                raise
+        except BaseException as exc:
+            if checkpoint:
+                state.chunk_failed(export.name, key, f"{type(exc).__name__}: {exc}")
+            record_failure(state, export.name, context.run.run_id, export.mode, export.format,
+                           config.tuning_for(export).profile_label, time.monotonic() - started, exc, key)
+            raise
         rows, seconds = sum(s.rows for s in staged), sum(s.extract_seconds for s in staged)
         return dg.Output(staged, metadata={
             "dagster/row_count": rows,
@@ -91,6 +95,30 @@ def build_export_asset(config: RivetConfig, export: ExportConfig) -> dg.AssetsDe
         })
 
     return export_asset
+
+
+def _prepare(config: RivetConfig, export: ExportConfig, state, context: dg.AssetExecutionContext):
+    """Before reading: check the destination's credentials, clean up after crashed runs of this export (their
+    staging folders, and commits they left without a manifest), and open this run's staging folder."""
+    still_working = _still_working(context.instance)
+    destination = open_destination(export.destination)
+    destination.preflight()
+    root = staging.staging_root(config, export)
+    staging.sweep(root, export.name, still_working)
+    clean_up_interrupted(export.name, destination, state, still_working, context.log)
+    return staging.run_dir(root, export.name, context.run.run_id)
+
+
+def _still_working(instance: dg.DagsterInstance):
+    """Whether the run that left staged files or an unfinished commit may still be working on them: its owner
+    process is alive or, when that cannot be told, Dagster has not seen the run finish."""
+    def still_working(run_id: str, owner: str | None) -> bool:
+        alive = owner_alive(owner)
+        if alive is not None:
+            return alive
+        run = instance.get_run_by_id(run_id)
+        return run is not None and not run.is_finished
+    return still_working
 
 
 def _retry_policy(config: RivetConfig, export: ExportConfig) -> dg.RetryPolicy | None:

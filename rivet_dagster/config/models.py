@@ -259,6 +259,7 @@ class RivetConfig(Strict):
     notifications: NotificationsConfig | None = None
     parallel_exports: bool = False
     parallel_export_processes: bool = False
+    staging_dir: str | None = None  # rivet-dagster: where parts are staged before upload (default: system temp)
     # Set by the loader, not by the user: where relative paths resolve from.
     base_dir: Path = Field(default=Path("."), exclude=True)
     config_file: str | None = Field(default=None, exclude=True)

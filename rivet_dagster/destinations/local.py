@@ -1,50 +1,68 @@
-"""Local disk: parts are staged beside the target and renamed into place, so a final path only ever
-holds a complete file (no copy, no partial file, even on SIGKILL)."""
+"""Local disk: a staged part is renamed into place (same filesystem) or copied to a hidden temp name beside
+the target and renamed, so a final path only ever holds a complete file, even on SIGKILL."""
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from pathlib import Path
 
+import pyarrow.fs as pafs
+
 from ..config.models import DestinationConfig
 from ..durability import fsync
+from .base import Destination
 
-STAGING_DIR = ".rivet-staging"
 
+class LocalDestination(Destination):
+    kind = "local"
 
-class LocalDestination:
     def __init__(self, config: DestinationConfig):
         self.root = Path(config.local_dir).absolute()
 
-    def staging_dir(self, export_name: str, run_id: str) -> Path:
-        """On the target's filesystem, so the commit is a rename. Leftovers of failed runs are removed first."""
-        export_dir = self.root / STAGING_DIR / export_name
-        if export_dir.exists():
-            for stale in export_dir.iterdir():
-                if stale.name != run_id:
-                    shutil.rmtree(stale, ignore_errors=True)
-        path = export_dir / run_id
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+    def describe(self) -> str:
+        return f"Local({self.root})"
 
-    def commit(self, staged_file: Path, file_name: str) -> str:
-        final = self.root / file_name
-        os.replace(staged_file, final)
+    def uri(self, name: str) -> str:
+        return (self.root / name).as_uri()
+
+    def commit(self, staged_file: Path, name: str) -> str:
+        self.root.mkdir(parents=True, exist_ok=True)
+        final = self.root / name
+        try:
+            os.replace(staged_file, final)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            temp = self.root / f".{name}.tmp"  # staging on another filesystem: copy beside, then rename
+            shutil.copyfile(staged_file, temp)
+            fsync(temp)
+            os.replace(temp, final)
         fsync(self.root)
         return final.as_uri()
 
-    def remove(self, file_name: str) -> None:
-        """Delete a committed file that a repaired window superseded."""
-        (self.root / file_name).unlink(missing_ok=True)
+    def write_bytes(self, name: str, data: bytes) -> str:
+        self.root.mkdir(parents=True, exist_ok=True)
+        temp = self.root / f".{name}.tmp"
+        with open(temp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, self.root / name)
         fsync(self.root)
+        return self.uri(name)
 
-    def cleanup(self, export_name: str, run_id: str) -> None:
-        """After a successful commit: remove the run's staging folder, and the parents once they are empty."""
-        run_dir = self.root / STAGING_DIR / export_name / run_id
-        shutil.rmtree(run_dir, ignore_errors=True)
-        for parent in (run_dir.parent, run_dir.parent.parent):
-            try:
-                parent.rmdir()
-            except OSError:
-                break
+    def read_bytes(self, name: str) -> bytes:
+        return (self.root / name).read_bytes()
 
+    def exists(self, name: str) -> bool:
+        return (self.root / name).exists()
+
+    def remove(self, name: str) -> None:
+        for path in (self.root / name, self.root / f".{name}.tmp"):
+            path.unlink(missing_ok=True)
+        if self.root.is_dir():
+            fsync(self.root)
+
+    def arrow_filesystem(self) -> tuple[pafs.FileSystem, str]:
+        return pafs.LocalFileSystem(), str(self.root)

@@ -1,83 +1,128 @@
-"""The commit sequence after staging, in the crash matrix's order: commit each part -> record it in the
-manifest -> cursor -> metric. A failure before the metric records a failed metric and re-raises, so Dagster
-records no materialization and the step can simply be rerun.
+"""The commit sequence after staging, in the crash matrix's order (stage 7 -> 9):
+
+    window recorded -> commit started -> every part committed -> manifest written -> files recorded
+    -> superseded files removed, then forgotten -> cursor / chunk checkpoint -> metric
+
+A failure before the metric records a failed metric and re-raises, so Dagster records no materialization
+and the step can simply be rerun. A commit interrupted by a crash is cleaned up by the next run of the export
+(`clean_up_interrupted`): parts that never got their manifest are removed; a commit whose manifest was
+written is complete, and is recorded from its manifest.
 
 A materialization can supersede files (`staged.replaces`): a re-materialized partition, or an incremental
-window repaired after a crash. New parts replace same-named files (and their manifest rows); parts no
-longer produced are removed, then forgotten, so the destination never keeps two copies of a window.
-Incremental exports record the window (after, up_to] and its file names before the first commit; a rerun
-that finds the record re-exports exactly that window under the same names."""
+window repaired after a crash. New parts replace same-named files; parts no longer produced are removed, then
+forgotten, so the destination never keeps two copies of a window.
+"""
 from __future__ import annotations
 
+import json
 import time
-from typing import Protocol
+from collections.abc import Callable
 
 from ..stages import Stage, reached
 from ..state.cursors import Window
 from ..state.store import FileRecord, MetricRecord, StateStore
+from .base import Destination
+from .manifest import manifest_document, manifest_name
+from .owners import current_owner
+from .retry import Retrier
 from .staged import StagedExport
-
-
-class Destination(Protocol):
-    def commit(self, staged_file, file_name: str) -> str: ...
-    def remove(self, file_name: str) -> None: ...
 
 
 def publish(staged: StagedExport, destination: Destination, state: StateStore, log) -> bool:
     """Commit every staged part and record it; returns whether the schema changed since the last run."""
     started = time.monotonic()
-    window = staged.window
+    retrier = Retrier(destination.describe(), staged.max_retries, staged.retry_backoff_ms, log)
+    window, names = staged.window, staged.file_names
+    manifest = manifest_name(staged.file_stem) if destination.keeps_files else None
     try:
         if window is not None:
             state.open_window(staged.export_name, staged.run_id, Window(
-                window.after, window.up_to, staged.file_stem, tuple(dict.fromkeys(staged.file_names +
-                                                                                  list(staged.replaces)))))
-        for index, part in enumerate(staged.parts):
-            name = staged.file_name(index)
-            uri = destination.commit(part.path, name)
+                window.after, window.up_to, staged.file_stem, tuple(dict.fromkeys(names + list(staged.replaces)))))
+        if manifest is not None:
+            state.commit_started(staged.export_name, staged.run_id, staged.file_stem, staged.partition_key,
+                                 names, manifest, current_owner())
+        for part, name in zip(staged.parts, names):
+            staged.uris.append(retrier.call(f"upload of {name}",
+                                            lambda part=part, name=name: destination.commit(part.path, name)))
             reached(Stage.COMMITTED)
-            state.record_file(FileRecord(
-                run_id=staged.run_id, export_name=staged.export_name, partition_key=staged.partition_key,
-                file_name=name, uri=uri, row_count=part.rows, bytes=part.bytes, format=staged.format,
-                compression=staged.compression, checksum=f"sha256:{part.sha256}"))
-            reached(Stage.MANIFEST)
-            staged.uris.append(uri)
-        stale = sorted(set(staged.replaces) - set(staged.file_names))
+        if manifest is not None and staged.parts:
+            staged.manifest_uri = retrier.call(f"write of {manifest}", lambda: destination.write_bytes(
+                manifest, manifest_document(staged, staged.uris)))
+        reached(Stage.MANIFEST)
+        state.record_files(staged.export_name, staged.run_id, staged.file_stem, [FileRecord(
+            run_id=staged.run_id, export_name=staged.export_name, partition_key=staged.partition_key,
+            file_name=name, uri=uri, row_count=part.rows, bytes=part.bytes, format=staged.format,
+            compression=staged.compression, checksum=f"sha256:{part.sha256}")
+            for name, uri, part in zip(names, staged.uris, staged.parts)], staged.manifest_uri)
+        reached(Stage.RECORDED)
+        stale = sorted(set(staged.replaces) - set(names))
+        if manifest is not None and not staged.parts:
+            stale.append(manifest)  # a partition re-materialized empty keeps no manifest of its old files
         for name in stale:  # removed first, forgotten after: a crash between the two is repaired by a rerun
-            destination.remove(name)
+            retrier.call(f"removal of {name}", lambda name=name: destination.remove(name))
         state.forget_files(staged.export_name, stale)
         if window is not None:
             state.close_window(staged.export_name, window.up_to)
             reached(Stage.CURSOR)
         if staged.checkpoint:
-            state.chunk_completed(staged.export_name, staged.partition_key, staged.rows, staged.file_names)
+            state.chunk_completed(staged.export_name, staged.partition_key, staged.rows, names)
             reached(Stage.CURSOR)
         schema_changed = state.record_schema(staged.export_name, staged.run_id, staged.schema_columns()) \
             if staged.rows else False
     except BaseException as exc:
         record_failure(state, staged.export_name, staged.run_id, staged.mode, staged.format, staged.tuning_profile,
-                       staged.extract_seconds + time.monotonic() - started, exc, staged.partition_key)
+                       staged.extract_seconds + time.monotonic() - started, exc, staged.partition_key,
+                       retrier.retries)
         raise
+    finally:
+        staged.retries = retrier.retries
     try:
         state.record_metric(MetricRecord(
             export_name=staged.export_name, run_id=staged.run_id, partition_key=staged.partition_key,
             status=staged.status, duration_ms=int((staged.extract_seconds + time.monotonic() - started) * 1000),
             total_rows=staged.rows, peak_rss_mb=staged.peak_rss_mb, tuning_profile=staged.tuning_profile,
             format=staged.format, mode=staged.mode, files_produced=len(staged.parts), bytes_written=staged.bytes,
-            schema_changed=schema_changed))
+            retries=retrier.retries, schema_changed=schema_changed))
         reached(Stage.METRIC)
     except Exception as exc:  # stage 9: the data is committed and recorded; a lost metric is only logged
         log.warning(f"could not record the run metric for '{staged.export_name}': {exc}")
     return schema_changed
 
 
+def clean_up_interrupted(export_name: str, destination: Destination, state: StateStore,
+                         still_working: Callable[[str, str | None], bool], log) -> None:
+    """Finish what crashed commits of this export left: before this run stages anything."""
+    for commit in state.pending_commits(export_name):
+        if still_working(commit["run_id"], commit["owner"]):
+            continue
+        manifest = commit["manifest_name"]
+        document = json.loads(destination.read_bytes(manifest)) if manifest and destination.exists(manifest) else None
+        if document is not None and document["run_id"] == commit["run_id"]:  # not an older run's same-named one
+            state.record_files(export_name, commit["run_id"], commit["file_stem"], [FileRecord(
+                run_id=document["run_id"], export_name=export_name, partition_key=document["partition"],
+                file_name=f["name"], uri=f["uri"], row_count=f["rows"], bytes=f["bytes"], format=document["format"],
+                compression=document["compression"], checksum=f"sha256:{f['sha256']}")
+                for f in document["files"]], destination.uri(manifest))
+            log.warning(f"{export_name}: run {commit['run_id']} crashed after writing its manifest; its files are "
+                        f"complete and are now recorded ({len(document['files'])} file(s))")
+            continue
+        recorded = state.recorded_names(export_name, commit["files"])
+        unrecorded = [name for name in commit["files"] if name not in recorded]
+        for name in unrecorded:
+            destination.remove(name)
+        state.forget_commit(export_name, commit["run_id"], commit["file_stem"])
+        if unrecorded:
+            log.warning(f"{export_name}: removed {len(unrecorded)} file(s) that run {commit['run_id']} uploaded "
+                        f"without a manifest before it stopped")
+
+
 def record_failure(state: StateStore, export_name: str, run_id: str, mode: str, fmt: str, profile: str,
-                   seconds: float, error: BaseException, partition_key: str | None = None) -> None:
+                   seconds: float, error: BaseException, partition_key: str | None = None, retries: int = 0) -> None:
     """A failed materialization still leaves its metric, with the error (best effort)."""
     try:
         state.record_metric(MetricRecord(
             export_name=export_name, run_id=run_id, partition_key=partition_key, status="failed",
             duration_ms=int(seconds * 1000), error_message=f"{type(error).__name__}: {error}"[:2000],
-            tuning_profile=profile, format=fmt, mode=mode))
+            tuning_profile=profile, format=fmt, mode=mode, retries=retries))
     except Exception:
         pass

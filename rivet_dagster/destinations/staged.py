@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -28,12 +29,18 @@ class StagedExport:
     extracted_at: datetime           # UTC, after extraction: the timestamp in the file names (as Rivet)
     extract_seconds: float
     peak_rss_mb: int
+    staging_dir: Path                # this run's staging folder, removed once everything is committed
+    max_retries: int = 0             # transient destination errors: retries, backing off from retry_backoff_ms
+    retry_backoff_ms: int = 0
+    cursor_column: str | None = None
     file_stem: str = ""              # `<export>_<UTC timestamp>_<run id[:8]>`, or `<export>_<partition>`
     window: Window | None = None     # incremental: the cursor window (after, up_to] these files hold
     replaces: tuple[str, ...] = ()   # committed files this materialization supersedes (same window / partition)
     partition_key: str | None = None
     checkpoint: bool = False         # chunked with chunk_checkpoint: mark the chunk completed after the manifest
     uris: list[str] = field(default_factory=list)  # filled in by the commit
+    manifest_uri: str | None = None
+    retries: int = 0                                # destination retries the commit spent
 
     def file_name(self, index: int) -> str:
         """`<stem>[_part<i>].<ext>`: the stem carries a timestamp and the run id, so reruns never collide."""

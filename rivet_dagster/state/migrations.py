@@ -95,6 +95,20 @@ MIGRATIONS: list[tuple[int, str]] = [
         PRIMARY KEY (export_name, chunk_key)
     );
     """),
+    (4, """
+    ALTER TABLE file_manifest ADD COLUMN manifest_uri TEXT;
+    CREATE TABLE pending_commit (
+        export_name   TEXT NOT NULL,
+        run_id        TEXT NOT NULL,
+        file_stem     TEXT NOT NULL,
+        partition_key TEXT,
+        files_json    TEXT NOT NULL,
+        manifest_name TEXT,
+        owner         TEXT,
+        created_at    TEXT NOT NULL,
+        PRIMARY KEY (export_name, run_id, file_stem)
+    );
+    """),
 ]
 
 

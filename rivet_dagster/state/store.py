@@ -102,14 +102,47 @@ class StateStore(dg.ConfigurableResource):
                          tuple(row.values()))
 
     # ---------------------------------------------------------------- writes, in the crash matrix's order
-    def record_file(self, record: FileRecord) -> None:
-        """One committed file; a file committed again under the same name replaces its old row."""
-        row = {**asdict(record), "created_at": utc_now()}
+    def commit_started(self, export_name: str, run_id: str, file_stem: str, partition_key: str | None,
+                       file_names: list[str], manifest_name: str | None, owner: str) -> None:
+        """Before the first upload: what this commit will write and which process writes it, so a later run can
+        clean up after a crash."""
         with self.transaction() as conn:
-            conn.execute("DELETE FROM file_manifest WHERE export_name = ? AND file_name = ?",
-                         (record.export_name, record.file_name))
-            conn.execute(f"INSERT INTO file_manifest ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                         tuple(row.values()))
+            conn.execute("INSERT OR REPLACE INTO pending_commit (export_name, run_id, file_stem, partition_key, "
+                         "files_json, manifest_name, owner, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         (export_name, run_id, file_stem, partition_key, json.dumps(file_names), manifest_name,
+                          owner, utc_now()))
+
+    def record_files(self, export_name: str, run_id: str, file_stem: str, records: list[FileRecord],
+                     manifest_uri: str | None) -> None:
+        """After the manifest is written: the committed files, replacing rows of the same names, and the end of
+        the pending commit, in one transaction."""
+        now = utc_now()
+        with self.transaction() as conn:
+            for record in records:
+                row = {**asdict(record), "manifest_uri": manifest_uri, "created_at": now}
+                conn.execute("DELETE FROM file_manifest WHERE export_name = ? AND file_name = ?",
+                             (record.export_name, record.file_name))
+                conn.execute(f"INSERT INTO file_manifest ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                             tuple(row.values()))
+            conn.execute("DELETE FROM pending_commit WHERE export_name = ? AND run_id = ? AND file_stem = ?",
+                         (export_name, run_id, file_stem))
+
+    def pending_commits(self, export_name: str) -> list[dict]:
+        with self.connect() as conn:
+            rows = conn.execute("SELECT * FROM pending_commit WHERE export_name = ? ORDER BY created_at",
+                                (export_name,)).fetchall()
+        return [{**dict(r), "files": json.loads(r["files_json"])} for r in rows]
+
+    def forget_commit(self, export_name: str, run_id: str, file_stem: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM pending_commit WHERE export_name = ? AND run_id = ? AND file_stem = ?",
+                         (export_name, run_id, file_stem))
+
+    def recorded_names(self, export_name: str, file_names: list[str]) -> set[str]:
+        with self.connect() as conn:
+            rows = conn.execute("SELECT file_name FROM file_manifest WHERE export_name = ? AND file_name IN "
+                                "(SELECT value FROM json_each(?))", (export_name, json.dumps(file_names))).fetchall()
+        return {r["file_name"] for r in rows}
 
     def record_metric(self, record: MetricRecord) -> None:
         self._insert("export_metrics", asdict(record))
@@ -239,6 +272,17 @@ class StateStore(dg.ConfigurableResource):
             row = conn.execute("SELECT run_id FROM file_manifest WHERE export_name = ? ORDER BY id DESC LIMIT 1",
                                (export_name,)).fetchone()
         return self.files_of_run(export_name, row["run_id"]) if row else []
+
+    def manifest_uris(self, export_name: str, partition_keys: list[str] | None = None) -> list[str]:
+        """The manifests of the latest committed run, or of the given partitions, oldest first."""
+        if partition_keys is None:
+            files = self.latest_run_files(export_name)
+        else:
+            with self.connect() as conn:
+                files = [dict(r) for r in conn.execute(
+                    "SELECT manifest_uri FROM file_manifest WHERE export_name = ? AND partition_key IN "
+                    "(SELECT value FROM json_each(?)) ORDER BY id", (export_name, json.dumps(partition_keys)))]
+        return list(dict.fromkeys(f["manifest_uri"] for f in files if f["manifest_uri"]))
 
     def _recent(self, table: str, export_name: str | None, last: int) -> list[dict]:
         where, args = ("WHERE export_name = ?", (export_name,)) if export_name else ("", ())

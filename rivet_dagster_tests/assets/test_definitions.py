@@ -45,8 +45,6 @@ def test_the_code_version_follows_the_exports_config(demo_config):
 @pytest.mark.parametrize("old, new, key", [
     ("    meta_columns: {exported_at: true, run_id: true}\n",
      "    meta_columns: {exported_at: true, run_id: true}\n    quality: {row_count_min: 1}\n", "quality"),
-    ('destination: {type: local, path: "${RIVET_DEMO_OUTPUT}"}', "destination: {type: s3, bucket: b}",
-     "destination.type"),
 ])
 def test_exports_needing_later_features_fail_loudly_at_load(demo_config, old, new, key):
     text = demo_config.read_text()

@@ -148,11 +148,10 @@ def test_credentials_never_reach_errors_metadata_or_logs(pg_orders, tmp_path, ex
     assert SECRET not in state_of(config).metrics("orders")[0]["error_message"]
 
 
-def test_a_downstream_asset_receives_the_committed_file_uris(pg_orders, tmp_path, export_dir):
+def test_a_downstream_asset_receives_the_committed_files_as_uris_and_a_dataset(pg_orders, tmp_path, export_dir):
     import dagster as dg
-    import pyarrow.dataset as ds
 
-    from rivet_dagster import build_definitions
+    from rivet_dagster import ExportedFiles, build_definitions
 
     config = write_config(tmp_path, {"type": "postgres", "url": pg_orders},
                           [{"name": "orders", "query": "SELECT id FROM orders", "format": "parquet",
@@ -160,8 +159,10 @@ def test_a_downstream_asset_receives_the_committed_file_uris(pg_orders, tmp_path
                             "destination": local(export_dir)}])
 
     @dg.asset(ins={"orders": dg.AssetIn()})
-    def orders_summary(orders: list[str]) -> int:
-        return ds.dataset([uri.removeprefix("file://") for uri in orders]).count_rows()
+    def orders_summary(orders: ExportedFiles) -> int:
+        assert len(orders.uris) == 2 and all(uri.startswith(export_dir.as_uri()) for uri in orders.uris)
+        assert orders.rows == 30000                                  # from the manifest
+        return orders.dataset().count_rows()                         # from the files themselves
 
     defs = build_definitions(config)
     result = dg.materialize([*defs.assets, orders_summary], resources=defs.resources,

@@ -1,6 +1,7 @@
 """Crash matrix on local disk: `dagster asset materialize` is SIGKILLed at a stage boundary, then rerun.
 
-After any crash no final path holds a partial file, and the rerun delivers every source row.
+After any crash no final path holds a partial file, and the rerun delivers every source row. Parts a crash
+left without their manifest are removed by the rerun; a commit whose manifest was written is complete and kept.
 """
 import signal
 from pathlib import Path
@@ -31,10 +32,11 @@ def state_rows(config: Path, sql: str) -> list[tuple]:
         return [tuple(row) for row in conn.execute(sql).fetchall()]
 
 
-@pytest.mark.parametrize("stage, committed_before_crash", [
-    ("fetch", False), ("staged", False), ("committed", True), ("manifest", True), ("metric", True)])
+@pytest.mark.parametrize("stage, committed_before_crash, kept_after_rerun", [
+    ("fetch", False, False), ("staged", False, False), ("committed", True, False), ("manifest", True, True),
+    ("recorded", True, True), ("metric", True, True)])
 def test_a_sigkill_at_any_stage_leaves_no_partial_file_and_a_rerun_delivers_everything(
-        crash_table, tmp_path, export_dir, stage, committed_before_crash):
+        crash_table, tmp_path, export_dir, stage, committed_before_crash, kept_after_rerun):
     config = write_config(tmp_path, {"type": "postgres", "url": crash_table, "tuning": {"profile": "fast"}},
                           [{"name": "crash", "query": "SELECT * FROM crash_src", "format": "parquet",
                             "max_file_size": "1MB", "tuning": {"batch_size": 20_000},
@@ -45,7 +47,7 @@ def test_a_sigkill_at_any_stage_leaves_no_partial_file_and_a_rerun_delivers_ever
     for path in final_files(export_dir):  # whatever reached a final path is a complete, readable file
         assert pq.ParquetFile(path).metadata.num_rows > 0
     assert bool(final_files(export_dir)) == committed_before_crash
-    manifest_before = state_rows(config, "SELECT file_name FROM file_manifest")
+    before = {p.name for p in final_files(export_dir)}
 
     rerun = materialize_cli(config, tmp_path / "home", "crash")
     assert rerun.returncode == 0, rerun.stderr[-2000:]
@@ -55,5 +57,12 @@ def test_a_sigkill_at_any_stage_leaves_no_partial_file_and_a_rerun_delivers_ever
     assert sorted(ids) == list(range(1, ROWS + 1))                    # the rerun lost nothing
     assert sum(rows for _, rows in run_files) == ROWS
     assert not (export_dir / ".rivet-staging").exists()              # leftovers of the crash are cleaned
-    names = {p.name for p in final_files(export_dir)}
-    assert {name for (name,) in manifest_before} <= names               # nothing recorded before was removed
+    after = {p.name for p in final_files(export_dir)}
+    if kept_after_rerun:
+        assert before and before <= after                             # a complete file set stays (at-least-once)
+    else:
+        assert not before & after                                     # parts without a manifest are gone
+    recorded = {name for (name,) in state_rows(config, "SELECT file_name FROM file_manifest")}
+    assert after == recorded                                          # no file at the destination is unaccounted
+    manifests = sorted(export_dir.glob("_crash_*_manifest.json"))
+    assert len(manifests) == 1 + kept_after_rerun                    # every file set that is there has its manifest

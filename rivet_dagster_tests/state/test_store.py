@@ -16,8 +16,13 @@ def test_migrations_are_versioned_and_idempotent(tmp_path):
 
 def test_the_store_uses_wal_and_records_files_and_metrics(tmp_path):
     store = StateStore(path=str(tmp_path / "state" / "s.db"))
-    store.record_file(FileRecord("run1", "orders", "orders_1.parquet", "file:///o/orders_1.parquet", 10, 100,
-                                 "parquet", "zstd", "sha256:ab"))
+    store.commit_started("orders", "run1", "orders_1", None, ["orders_1.parquet"], "_orders_1_manifest.json", "me")
+    assert [c["files"] for c in store.pending_commits("orders")] == [["orders_1.parquet"]]
+    store.record_files("orders", "run1", "orders_1", [FileRecord(
+        "run1", "orders", "orders_1.parquet", "file:///o/orders_1.parquet", 10, 100, "parquet", "zstd", "sha256:ab")],
+        "file:///o/_orders_1_manifest.json")
+    assert store.pending_commits("orders") == []                        # recording the files ends the commit
+    assert store.manifest_uris("orders") == ["file:///o/_orders_1_manifest.json"]
     store.record_metric(MetricRecord("orders", "run1", "success", 1200, total_rows=10, files_produced=1))
     store.record_metric(MetricRecord("orders", "run2", "failed", 5, error_message="boom"))
     with store.connect() as conn:

@@ -1,0 +1,101 @@
+"""Object-store errors: transient ones (timeouts, 5xx, throttling, connection resets) are retried with the
+export's backoff, `retry_backoff_ms * 2^(attempt-1)`; permanent ones (access denied, missing bucket, bad
+credentials) fail at once with a message naming the destination and what is wrong.
+
+Errors are classified by the HTTP status and the store's error code first, by exception type last. Messages
+come from the store, never from our config, so they hold no credential.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
+S3_TRANSIENT_CODES = {"RequestTimeout", "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded",
+                      "InternalError", "ServiceUnavailable", "RequestTimeTooSkewed"}
+PERMANENT_HINTS = {
+    "NoSuchBucket": "the bucket does not exist", 404: "the bucket or object does not exist",
+    "AccessDenied": "access denied: check the credentials and the bucket's permissions",
+    403: "access denied: check the credentials and the bucket's permissions",
+    "InvalidAccessKeyId": "the access key is not valid", "SignatureDoesNotMatch": "the secret key is not valid",
+    401: "the credentials were rejected", "InvalidBucketName": "the bucket name is not valid",
+}
+
+
+class DestinationError(Exception):
+    """A commit that failed for good: names the destination and the cause."""
+
+
+def status_and_code(exc: BaseException) -> tuple[int | None, str | None]:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):  # botocore ClientError
+        error = response.get("Error", {})
+        return response.get("ResponseMetadata", {}).get("HTTPStatusCode"), error.get("Code")
+    code = getattr(exc, "code", None)  # google.api_core.exceptions.GoogleAPICallError
+    if isinstance(code, int):
+        return code, type(exc).__name__
+    status = getattr(response, "status_code", None)  # google.resumable_media.InvalidResponse
+    return (status, None) if isinstance(status, int) else (None, None)
+
+
+def is_transient(exc: BaseException) -> bool:
+    for error in _chain(exc):
+        status, code = status_and_code(error)
+        if status is not None or code is not None:
+            return status in TRANSIENT_STATUS or code in S3_TRANSIENT_CODES
+        if _is_network_error(error):
+            return True
+    return False
+
+
+def _is_network_error(error: BaseException) -> bool:
+    names = {cls.__name__ for cls in type(error).__mro__}
+    return bool(names & {"ConnectionError", "TimeoutError", "EndpointConnectionError", "ConnectionClosedError",
+                         "ReadTimeoutError", "ConnectTimeoutError", "ProtocolError", "Timeout", "TransportError",
+                         "IncompleteRead", "ResponseStreamingError"})
+
+
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def explain(exc: BaseException, destination: str, what: str) -> str:
+    for error in _chain(exc):
+        status, code = status_and_code(error)
+        hint = PERMANENT_HINTS.get(code) or PERMANENT_HINTS.get(status)
+        if hint:
+            return f"{what} on {destination} failed: {hint} ({code or status})"
+    first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"{what} on {destination} failed: {type(exc).__name__}: {first_line}"
+
+
+class Retrier:
+    """Runs destination calls with the export's retry budget and counts the retries it spent."""
+
+    def __init__(self, destination: str, max_retries: int, backoff_ms: int, log, sleep=time.sleep):
+        self.destination, self.max_retries, self.backoff_ms = destination, max_retries, backoff_ms
+        self.log, self.sleep = log, sleep
+        self.retries = 0
+
+    def call(self, what: str, action: Callable[[], T]) -> T:
+        attempt = 0
+        while True:
+            try:
+                return action()
+            except Exception as exc:
+                attempt += 1
+                if not is_transient(exc) or attempt > self.max_retries:
+                    raise DestinationError(explain(exc, self.destination, what)
+                                           + (f" (after {attempt} attempts)" if attempt > 1 else "")) from exc
+                delay = self.backoff_ms * 2 ** (attempt - 1) / 1000
+                self.log.warning(f"{what} on {self.destination}: transient error, retry {attempt}/"
+                                 f"{self.max_retries} in {delay:.1f}s ({explain(exc, self.destination, what)})")
+                self.retries += 1
+                self.sleep(delay)
