@@ -8,16 +8,19 @@ import dagster as dg
 
 from .assets.partitions import partitions_for
 from .assets.factory import IO_MANAGER_KEYS, SOURCE_KEY, STATE_KEY, build_export_asset, source_group
+from .checks.asset_checks import build_export_checks
 from .config.loader import load_config
 from .config.models import RivetConfig
 from .destinations.io_managers import ExportIOManager
+from .notifications.slack import SlackNotifier
 from .sensors.chunk_planner import build_chunk_planner_sensor
+from .sensors.failure_alerts import build_failure_alert_sensor
 from .sensors.new_rows import build_new_rows_sensor
 from .source.engines import SourceDatabase
 from .state.store import StateStore
 
-SUPPORTED_MODES = ("full", "incremental", "time_window", "chunked")
 STATE_FILE = ".rivet_state.db"
+NOTIFIER_KEY = "rivet_notifier"
 
 
 def build_definitions(config: RivetConfig | str | os.PathLike, params: Mapping[str, str] | None = None,
@@ -26,16 +29,21 @@ def build_definitions(config: RivetConfig | str | os.PathLike, params: Mapping[s
     beside the config file, as in Rivet."""
     if not isinstance(config, RivetConfig):
         config = load_config(config, params)
-    _check_supported(config)
+    _check_partitioning(config)
     state = StateStore(path=str(state_path or config.base_dir / STATE_FILE))
+    slack = config.notifications.slack if config.notifications else None
+    notifier = SlackNotifier(slack)
     # Rivet runs exports one after another unless `parallel_exports` / `parallel_export_processes` is set;
     # in Dagster that is the in-process executor (one process, no per-step start-up) vs. the multiprocess one.
     parallel = config.parallel_exports or config.parallel_export_processes
     return dg.Definitions(
         executor=dg.multiprocess_executor if parallel else dg.in_process_executor,
         assets=[build_export_asset(config, export) for export in config.exports],
+        asset_checks=[check for export in config.exports
+                      for check in build_export_checks(config, export, partitions_for(export))],
         sensors=[build_new_rows_sensor(config, export) for export in config.exports if export.mode == "incremental"]
-        + [build_chunk_planner_sensor(config, export) for export in config.exports if export.mode == "chunked"],
+        + [build_chunk_planner_sensor(config, export) for export in config.exports if export.mode == "chunked"]
+        + ([build_failure_alert_sensor(config)] if slack and "failure" in slack.on else []),
         schedules=[_schedule_for(export) for export in config.exports if export.schedule or export.partitioning],
         jobs=[dg.define_asset_job("rivet_exports", selection=dg.AssetSelection.all(),
                                   tags={"rivet/source": source_group(config)},
@@ -43,7 +51,8 @@ def build_definitions(config: RivetConfig | str | os.PathLike, params: Mapping[s
         resources={
             SOURCE_KEY: SourceDatabase(config.source, config.base_dir),
             STATE_KEY: state,
-            **{key: ExportIOManager(state=state) for key in IO_MANAGER_KEYS.values()},
+            NOTIFIER_KEY: notifier,
+            **{key: ExportIOManager(state=state, notifier=notifier) for key in IO_MANAGER_KEYS.values()},
         },
     )
 
@@ -60,12 +69,9 @@ def _schedule_for(export) -> dg.ScheduleDefinition:
                                  target=[export.name], default_status=dg.DefaultScheduleStatus.RUNNING)
 
 
-def _check_supported(config: RivetConfig) -> None:
-    """Keys of later milestones parse and validate, but an export that needs them must not run half-built."""
+def _check_partitioning(config: RivetConfig) -> None:
+    """What only a built partitions definition can tell, reported at the config's key and line."""
     for i, export in enumerate(config.exports):
-        if export.mode not in SUPPORTED_MODES:
-            raise config.error(("exports", i, "mode"), f"mode '{export.mode}' is not available in this version "
-                                                       f"of rivet-dagster yet (supported: {', '.join(SUPPORTED_MODES)})")
         if export.partitioning is not None:
             if export.schedule is not None:
                 raise config.error(("exports", i, "schedule"), "a partitioned time_window export is scheduled per "
@@ -74,6 +80,3 @@ def _check_supported(config: RivetConfig) -> None:
                 partitions_for(export)
             except Exception as exc:
                 raise config.error(("exports", i, "partitioning", "start"), f"{exc}") from None
-        if export.quality is not None:
-            raise config.error(("exports", i, "quality"), "quality gates are not available in this version of "
-                                                          "rivet-dagster yet")

@@ -74,9 +74,11 @@ def write_config(directory: Path, source: dict, exports: list[dict]) -> Path:
 
 def materialize(config_path: Path, *names: str, raise_on_error: bool = True, instance=None,
                 **kwargs) -> dg.ExecuteInProcessResult:
-    """Materialize a config's exports in process (`partition_key=`, range `tags=` pass through)."""
+    """Materialize a config's exports, with their asset checks, in process (`partition_key=`, range `tags=`
+    and `selection=` pass through)."""
     defs = build_definitions(config_path)
-    return dg.materialize(list(defs.assets), resources=defs.resources, selection=list(names) or None,
+    kwargs.setdefault("selection", list(names) or None)
+    return dg.materialize([*defs.assets, *defs.asset_checks], resources=defs.resources,
                           instance=instance or dg.DagsterInstance.ephemeral(), raise_on_error=raise_on_error,
                           **kwargs)
 

@@ -54,7 +54,7 @@ def chunk_range(key: str) -> tuple[int, int]:
 
 
 def fingerprint(config: RivetConfig, export: ExportConfig) -> str:
-    spec = "\x1f".join([config.query_for(export).strip(), export.chunk_column, str(export.chunk_size),
+    spec = "\x1f".join([config.query_template(export).strip(), export.chunk_column, str(export.chunk_size),
                         "dense_rn" if export.chunk_dense else "range"])
     return hashlib.sha256(spec.encode()).hexdigest()[:16]
 

@@ -15,6 +15,7 @@ from dagster import TimeWindow
 
 from ..config.models import ExportConfig, RivetConfig
 from ..destinations.staged import StagedExport
+from ..checks.quality import QualityGate
 from ..formats.meta_columns import meta_fields, with_meta_columns
 from ..formats.parts import PartWriter
 from .partitions import file_key
@@ -31,11 +32,12 @@ DENSE_ROW_NUMBER = "_rivet_chunk_rn"
 
 
 def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDatabase, state: StateStore,
-                 run_id: str, log, staging: Path, partition_key: str | None = None,
+                 run_id: str, log, staging: Path, params: dict[str, str] | None = None,
+                 partition_key: str | None = None,
                  time_window: TimeWindow | None = None) -> StagedExport:
     started = time.monotonic()
     tuning = config.tuning_for(export)
-    query = config.query_for(export).strip().rstrip(";").strip()
+    query = config.query_for(export, params).strip().rstrip(";").strip()
     columns = describe(source, query, tuning)
     plan, pending = plan_read(export, source, state, query, columns, log, time_window, partition_key)
     exported_at = datetime.now(timezone.utc)
@@ -43,6 +45,7 @@ def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDataba
     writer: PartWriter | None = None
     progress = _Progress(export.name, log)
     high_water = HighWater(export.cursor_column) if export.mode == "incremental" else None
+    gate = QualityGate(export.quality, staging / "quality") if export.quality else None
     try:
         for batch in stream(source, plan, columns, tuning):
             if writer is None:
@@ -56,6 +59,8 @@ def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDataba
                 high_water.update(batch)
             if DENSE_ROW_NUMBER in batch.schema.names:  # SQLite has no declared columns to drop it by
                 batch = batch.drop_columns([DENSE_ROW_NUMBER])
+            if gate is not None:
+                gate.update(batch)
             writer.write(with_meta_columns(batch, schema, export.meta_columns, exported_at, run_id))
             reached(Stage.FETCH)
             progress.update(writer.rows)
@@ -91,7 +96,8 @@ def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDataba
         extract_seconds=time.monotonic() - started, peak_rss_mb=peak_rss_mb(), staging_dir=staging,
         max_retries=tuning.max_retries, retry_backoff_ms=tuning.retry_backoff_ms, cursor_column=export.cursor_column,
         file_stem=stem, window=window,
-        replaces=replaces, partition_key=partition_key, checkpoint=export.mode == "chunked" and export.chunk_checkpoint)
+        replaces=replaces, partition_key=partition_key, checkpoint=export.mode == "chunked" and export.chunk_checkpoint,
+        quality=gate.evaluate() if gate is not None else None)
 
 
 def _without_row_number(schema: pa.Schema) -> pa.Schema:

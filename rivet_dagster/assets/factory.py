@@ -9,16 +9,20 @@ from pathlib import Path
 import dagster as dg
 from sqlalchemy.engine import make_url
 
+from ..checks.asset_checks import SOURCE_KEY, STATE_KEY
+from ..checks.drift import describe as describe_drift, schema_drift
+from ..checks.quality import combined
 from ..config.models import ExportConfig, RivetConfig
 from ..destinations import open_destination, staging
 from ..destinations.owners import owner_alive
 from ..destinations.io_managers import DESTINATION_METADATA, destination_metadata
 from ..destinations.publish import clean_up_interrupted, record_failure
+from ..source.errors import source_retrier
 from .export_step import stage_export
 from .chunks import pool_name
 from .partitions import backfill_policy_for, partitions_for
 
-SOURCE_KEY, STATE_KEY = "rivet_source", "rivet_state"
+QUALITY_CHECK = "quality"
 IO_MANAGER_KEYS = {kind: f"rivet_{kind}_io" for kind in ("local", "s3", "gcs", "stdout")}
 
 
@@ -36,19 +40,25 @@ def source_group(config: RivetConfig) -> str:
 
 
 def code_version(config: RivetConfig, export: ExportConfig) -> str:
-    spec = f"{config.source.type}\x1f{config.query_for(export)}\x1f{export.model_dump_json()}"
+    spec = f"{config.source.type}\x1f{config.query_template(export)}\x1f{export.model_dump_json()}"
     return hashlib.sha256(spec.encode()).hexdigest()[:16]
+
+
+class ExportRunConfig(dg.Config):
+    """Run config of an export: values for the `${KEY}`s of its query (before build params and the env)."""
+    params: dict[str, str] = {}
 
 
 def build_export_asset(config: RivetConfig, export: ExportConfig) -> dg.AssetsDefinition:
     group = source_group(config)
     partitions = partitions_for(export)
+    rivet = config  # `config` is the run config inside the asset (Dagster's name for it)
 
     @dg.asset(
         name=export.name,
         group_name=group,
         kinds={config.source.type, export.format},
-        description=f"```sql\n{config.query_for(export).strip()}\n```",
+        description=f"```sql\n{config.query_template(export).strip()}\n```",
         code_version=code_version(config, export),
         io_manager_key=IO_MANAGER_KEYS[export.destination.type],
         required_resource_keys={SOURCE_KEY, STATE_KEY},
@@ -58,31 +68,50 @@ def build_export_asset(config: RivetConfig, export: ExportConfig) -> dg.AssetsDe
         retry_policy=_retry_policy(config, export),
         metadata={"rivet/mode": export.mode, "rivet/format": export.format,
                   DESTINATION_METADATA: destination_metadata(export.destination)},
+        check_specs=[dg.AssetCheckSpec(QUALITY_CHECK, asset=export.name, blocking=True,
+                                       description="The quality: gates, judged on the staged data before the "
+                                                   "commit")] if export.quality else None,
     )
-    def export_asset(context: dg.AssetExecutionContext):
+    def export_asset(context: dg.AssetExecutionContext, config: ExportRunConfig):
         """Stages one file set per partition of the run (a range run covers several windows)."""
         keys = context.partition_keys if partitions is not None else [None]
         state = context.resources.rivet_state
         checkpoint = export.mode == "chunked" and export.chunk_checkpoint
-        staged, key, started = [], keys[0], time.monotonic()
+        source = context.resources.rivet_source
+        staged, key, started, retrier = [], keys[0], time.monotonic(), None
         try:
-            run_dir = _prepare(config, export, state, context)
+            rivet.query_for(export, config.params)  # a ${KEY} no param or variable fills fails before anything
+            run_dir = _prepare(rivet, export, state, context)
             for key in keys:
                 started = time.monotonic()
                 if checkpoint:
                     state.chunk_started(export.name, key)
-                staged.append(stage_export(
-                    config, export, context.resources.rivet_source, state, context.run.run_id, context.log,
-                    run_dir, partition_key=key, time_window=partitions.time_window_for_partition_key(key)
-                    if isinstance(partitions, dg.TimeWindowPartitionsDefinition) else None))
+                retrier = source_retrier(rivet.tuning_for(export), context.log, source)
+                staged.append(retrier.call(f"{export.name}: the export", lambda key=key: stage_export(
+                    rivet, export, source, state, context.run.run_id, context.log, run_dir, config.params,
+                    partition_key=key,
+                    time_window=partitions.time_window_for_partition_key(key)
+                    if isinstance(partitions, dg.TimeWindowPartitionsDefinition) else None)))
+                staged[-1].source_retries = retrier.retries
+            # Gates that must stop the commit run here, before the IO manager sees the staged files.
+            drift = _schema_drift(export, state, staged, context.log)
+            if export.quality is not None:
+                quality = combined([s.quality for s in staged], keys)
+                yield dg.AssetCheckResult(check_name=QUALITY_CHECK, passed=quality.passed, metadata=quality.metadata,
+                                          description="; ".join(quality.failures) or None)
+                if not quality.passed:
+                    staging.remove(run_dir)
+                    raise dg.Failure(f"{export.name}: quality gate failed, nothing was committed: "
+                                     + "; ".join(quality.failures), metadata=quality.metadata)
         except BaseException as exc:
             if checkpoint:
                 state.chunk_failed(export.name, key, f"{type(exc).__name__}: {exc}")
             record_failure(state, export.name, context.run.run_id, export.mode, export.format,
-                           config.tuning_for(export).profile_label, time.monotonic() - started, exc, key)
+                           rivet.tuning_for(export).profile_label, time.monotonic() - started, exc, key,
+                           retrier.retries if retrier is not None else 0)
             raise
         rows, seconds = sum(s.rows for s in staged), sum(s.extract_seconds for s in staged)
-        return dg.Output(staged, metadata={
+        yield dg.Output(staged, metadata={
             "dagster/row_count": rows,
             "dagster/column_schema": dg.TableSchema(
                 columns=[dg.TableColumn(f.name, str(f.type)) for f in staged[0].schema]),
@@ -92,9 +121,31 @@ def build_export_asset(config: RivetConfig, export: ExportConfig) -> dg.AssetsDe
             "rows_per_second": round(rows / max(seconds, 1e-9)),
             "peak_rss_mb": max(s.peak_rss_mb for s in staged),
             "tuning_profile": staged[0].tuning_profile,
+            "source_retries": sum(s.source_retries for s in staged),
+            **({"rivet/params": dg.MetadataValue.json(params)}
+               if (params := rivet.params_used(export, config.params)) else {}),
+            **({"schema_drift": dg.MetadataValue.json(drift)} if drift else {}),
         })
 
     return export_asset
+
+
+def _schema_drift(export: ExportConfig, state, staged: list, log) -> dict | None:
+    """This run's columns against the last committed ones: logged and returned; with `on_schema_drift: fail`,
+    the run stops here, before anything is committed."""
+    with_rows = [s for s in staged if s.rows]
+    if not with_rows:
+        return None
+    drift = schema_drift(state.last_schema(export.name), with_rows[0].schema_columns())
+    if drift is None:
+        return None
+    message = f"{export.name}: the schema changed since the last committed run ({describe_drift(drift)})"
+    if export.on_schema_drift == "fail":
+        staging.remove(with_rows[0].staging_dir)
+        raise dg.Failure(f"{message}; on_schema_drift: fail, nothing was committed",
+                         metadata={"schema_drift": dg.MetadataValue.json(drift)})
+    log.warning(message)
+    return drift
 
 
 def _prepare(config: RivetConfig, export: ExportConfig, state, context: dg.AssetExecutionContext):

@@ -23,15 +23,16 @@ def plan_read(export: ExportConfig, source: SourceDatabase, state: StateStore, q
     """The read for this run, and the pending window it repairs (incremental runs after a crash)."""
     if export.mode == "chunked":
         start, end = chunk_range(partition_key)
-        return queries.chunk(source, query, export.chunk_column, _cast(_column(export, columns, "chunk_column")),
-                             start, end, export.chunk_dense), None
+        column = query_column(export, columns, "chunk_column")
+        return queries.chunk(source, query, export.chunk_column, bind_type(column), start, end,
+                             export.chunk_dense), None
     if export.mode == "time_window":
-        column = _column(export, columns, "time_column")
+        column = query_column(export, columns, "time_column")
         start, end = _window_bounds(export, column, time_window)
-        return queries.time_window(source, query, export.time_column, _cast(column), start, end), None
+        return queries.time_window(source, query, export.time_column, bind_type(column), start, end), None
     if export.mode != "incremental":
         return queries.full(query), None
-    cast = _cast(_column(export, columns, "cursor_column"))
+    cast = bind_type(query_column(export, columns, "cursor_column"))
     pending = state.pending_window(export.name)
     if pending is not None:
         log.warning(f"{export.name}: a previous run stopped after opening the window ({pending.after}, "
@@ -41,7 +42,7 @@ def plan_read(export: ExportConfig, source: SourceDatabase, state: StateStore, q
     return queries.incremental(source, query, export.cursor_column, cast, after), None
 
 
-def _column(export: ExportConfig, columns: list[SourceColumn] | None, key: str) -> SourceColumn | None:
+def query_column(export: ExportConfig, columns: list[SourceColumn] | None, key: str) -> SourceColumn | None:
     """The query column named by `key` (cursor_column, time_column); None when the engine has no types."""
     name = getattr(export, key)
     if columns is None:
@@ -53,7 +54,7 @@ def _column(export: ExportConfig, columns: list[SourceColumn] | None, key: str) 
                      f"(columns: {', '.join(c.name for c in columns)})")
 
 
-def _cast(column: SourceColumn | None) -> str | None:
+def bind_type(column: SourceColumn | None) -> str | None:
     """The type a bound value is read back as on PostgreSQL: the column's own."""
     return column.db_type.split(" ")[0] if column is not None else None
 

@@ -55,7 +55,8 @@ def parse_config(text: str, *, file: str | os.PathLike = "rivet.yaml",
         config = RivetConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigErrors([error(*_describe(item)) for item in exc.errors()]) from None
-    return config.model_copy(update={"base_dir": file.parent.resolve(), "config_file": str(file), "key_lines": lines})
+    return config.model_copy(update={"base_dir": file.parent.resolve(), "config_file": str(file), "key_lines": lines,
+                                     "params": dict(params or {})})
 
 
 def format_key(key_path: KeyPath) -> str:
@@ -81,12 +82,18 @@ def _to_python(node: yaml.Node, path: KeyPath, lines: dict, file: Path, variable
     if isinstance(node, yaml.SequenceNode):
         return [_to_python(item, path + (i,), lines, file, variables) for i, item in enumerate(node.value)]
     value = yaml.SafeLoader("").construct_object(node)
-    if isinstance(value, str) and "${" in value:
-        value = _substitute(value, lambda name: variables.get(name), file, lines[path], format_key(path))
+    if isinstance(value, str) and "${" in value and not _is_query(path):
+        value = substitute(value, lambda name: variables.get(name), file, lines[path], format_key(path))
     return value
 
 
-def _substitute(text: str, lookup, file: Path, line: int, key: str) -> str:
+def _is_query(path: KeyPath) -> bool:
+    """An export's query keeps its `${KEY}`s until a run fills them (run params, then the environment)."""
+    return len(path) == 3 and path[0] == "exports" and path[2] == "query"
+
+
+def substitute(text: str, lookup, file: Path | None, line: int | None, key: str) -> str:
+    """Replace every `${NAME}` by `lookup(NAME)`; a name it cannot resolve is an error at `key`."""
     def replace(match: re.Match) -> str:
         name = match.group(1).strip()
         value = lookup(name)

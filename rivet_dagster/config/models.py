@@ -4,8 +4,10 @@ Cross-field rules raise `KeyedError(key, message)` so the loader can point at th
 """
 from __future__ import annotations
 
+import os
 import re
 import zoneinfo
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -18,6 +20,9 @@ from .tuning import EffectiveTuning, merge_tuning
 EXPORT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+SECRET_NAME = re.compile(r"(?i)password|passwd|secret|token|credential|api_?key|private")
 
 
 class Strict(BaseModel):
@@ -173,6 +178,10 @@ class ExportConfig(Strict):
     max_file_size: str | int | None = None
     meta_columns: MetaColumns = Field(default_factory=MetaColumns)
     quality: QualityConfig | None = None
+    on_schema_drift: Literal["warn", "fail"] = "warn"  # Rivet 0.10's key: fail stops the run before the commit
+    # rivet-dagster: Rivet's --validate / --reconcile as asset checks run with every materialization
+    validate_files: bool = Field(False, alias="validate")
+    reconcile: bool = False
     destination: DestinationConfig
     tuning: TuningConfig | None = None
     sensor: SensorConfig | None = None     # rivet-dagster: incremental exports only
@@ -216,6 +225,8 @@ class ExportConfig(Strict):
                                                       f"{low}..{high}, got {self.compression_level}")
         if self.max_file_size is not None:
             self.max_file_size_bytes  # noqa: B018 - validates the size string
+        if self.destination.type == "stdout" and self.validate_files:
+            raise KeyedError("validate", "stdout keeps no files to validate")
         if self.destination.type == "stdout" and (self.mode == "chunked" or self.max_file_size is not None):
             raise KeyedError("destination.type", "stdout has no commit boundary between files: it cannot be "
                                                  "used with mode: chunked or max_file_size")
@@ -241,6 +252,7 @@ class SlackConfig(Strict):
     webhook_url: str | None = Field(None, repr=False)
     webhook_url_env: str | None = None
     on: list[Literal["failure", "schema_change", "degraded"]] = Field(default_factory=lambda: ["failure"])
+    base_url: str | None = None   # rivet-dagster: the Dagster UI's address, for a link to the run
 
     @model_validator(mode="after")
     def _one_url(self):
@@ -264,6 +276,7 @@ class RivetConfig(Strict):
     base_dir: Path = Field(default=Path("."), exclude=True)
     config_file: str | None = Field(default=None, exclude=True)
     key_lines: dict[tuple, int] = Field(default_factory=dict, exclude=True, repr=False)
+    params: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)  # build_definitions(params=)
 
     @model_validator(mode="after")
     def _export_rules(self):
@@ -295,8 +308,24 @@ class RivetConfig(Strict):
                 return export
         raise KeyError(f"export '{name}' not found in config")
 
-    def query_for(self, export: ExportConfig) -> str:
-        """The export's SQL: inline, or read from `query_file` relative to the config file."""
+    def query_template(self, export: ExportConfig) -> str:
+        """The export's SQL as written (inline, or `query_file` relative to the config file), `${KEY}`s kept."""
         if export.query is not None:
             return export.query
         return (self.base_dir / export.query_file).read_text()
+
+    def query_for(self, export: ExportConfig, run_params: Mapping[str, str] | None = None) -> str:
+        """The SQL a run executes: `${KEY}` from the run's params, then build_definitions' params, then the
+        environment. A key none of them has fails before any query runs, naming the export's key and line."""
+        from .loader import line_for, substitute
+        index = self.exports.index(export)
+        key = ("exports", index, "query" if export.query is not None else "query_file")
+        values = {**os.environ, **self.params, **(run_params or {})}
+        return substitute(self.query_template(export), values.get, self.config_file and Path(self.config_file),
+                          line_for(self.key_lines, key), f"exports[{index}].{key[2]}")
+
+    def params_used(self, export: ExportConfig, run_params: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The `${KEY}`s of the export's query with the values a run gives them, secrets shown as ***."""
+        values = {**os.environ, **self.params, **(run_params or {})}
+        names = dict.fromkeys(m.strip() for m in re.findall(r"\$\{([^}]*)\}", self.query_template(export)))
+        return {name: "***" if SECRET_NAME.search(name) else values.get(name, "") for name in names}

@@ -12,6 +12,7 @@ import time
 import dagster as dg
 
 from ..config.models import DestinationConfig
+from ..notifications.slack import SlackNotifier
 from ..state.store import StateStore
 from . import open_destination, staging
 from .exported import ExportedFiles
@@ -26,6 +27,7 @@ class ExportIOManager(dg.ConfigurableIOManager):
     materialization's manifest last, then records the files in the state store."""
 
     state: dg.ResourceDependency[StateStore]
+    notifier: dg.ResourceDependency[SlackNotifier]
 
     def handle_output(self, context: dg.OutputContext, obj: list[StagedExport]) -> None:
         """Commits each staged file set (one per partition in a range run) in the crash matrix's order."""
@@ -35,6 +37,7 @@ class ExportIOManager(dg.ConfigurableIOManager):
         for staged in obj:
             schema_changed |= publish(staged, destination, self.state, context.log)
         staging.remove(obj[0].staging_dir)  # kept only when a commit failed, for diagnosis
+        self._notify(obj, schema_changed, time.monotonic() - started, context.log)
         context.add_output_metadata({
             "destination": destination.describe(),
             "uris": dg.MetadataValue.json([uri for staged in obj for uri in staged.uris]),
@@ -44,6 +47,18 @@ class ExportIOManager(dg.ConfigurableIOManager):
             "destination_retries": sum(s.retries for s in obj),
             "schema_changed": schema_changed,
         })
+
+    def _notify(self, obj: list[StagedExport], schema_changed: bool, seconds: float, log) -> None:
+        """Stage 9, best effort: schema changes and runs that needed retries, after everything is recorded."""
+        first, rows = obj[0], sum(s.rows for s in obj)
+        retries = sum(s.retries + s.source_retries for s in obj)
+        seconds += sum(s.extract_seconds for s in obj)
+        if schema_changed:
+            self.notifier.notify("schema_change", first.export_name, first.run_id, "success", rows=rows,
+                                 seconds=seconds, detail="the exported columns changed since the last run", log=log)
+        if retries:
+            self.notifier.notify("degraded", first.export_name, first.run_id, "success", rows=rows, seconds=seconds,
+                                 detail=f"succeeded after {retries} retr{'y' if retries == 1 else 'ies'}", log=log)
 
     def load_input(self, context: dg.InputContext) -> ExportedFiles:
         """The upstream export's committed files: its latest run's manifests, or those of the partitions this

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-from ..state.cursors import display
+from ..state.cursors import display, encode
 from .staged import StagedExport
 
 FORMAT_VERSION = 1
@@ -33,5 +33,7 @@ def manifest_document(staged: StagedExport, uris: list[str]) -> bytes:
         "schema": staged.schema_columns(),
         "cursor_window": None if window is None else {
             "column": staged.cursor_column, "after": None if window.after is None else display(window.after),
-            "up_to": display(window.up_to)},
+            "up_to": display(window.up_to),
+            "typed": {"after": None if window.after is None else json.loads(encode(window.after)),
+                      "up_to": json.loads(encode(window.up_to))}},
     }, indent=2).encode()

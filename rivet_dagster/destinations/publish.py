@@ -24,14 +24,14 @@ from ..state.store import FileRecord, MetricRecord, StateStore
 from .base import Destination
 from .manifest import manifest_document, manifest_name
 from .owners import current_owner
-from .retry import Retrier
+from .retry import store_retrier
 from .staged import StagedExport
 
 
 def publish(staged: StagedExport, destination: Destination, state: StateStore, log) -> bool:
     """Commit every staged part and record it; returns whether the schema changed since the last run."""
     started = time.monotonic()
-    retrier = Retrier(destination.describe(), staged.max_retries, staged.retry_backoff_ms, log)
+    retrier = store_retrier(destination.describe(), staged.max_retries, staged.retry_backoff_ms, log)
     window, names = staged.window, staged.file_names
     manifest = manifest_name(staged.file_stem) if destination.keeps_files else None
     try:
@@ -72,7 +72,7 @@ def publish(staged: StagedExport, destination: Destination, state: StateStore, l
     except BaseException as exc:
         record_failure(state, staged.export_name, staged.run_id, staged.mode, staged.format, staged.tuning_profile,
                        staged.extract_seconds + time.monotonic() - started, exc, staged.partition_key,
-                       retrier.retries)
+                       staged.source_retries + retrier.retries)
         raise
     finally:
         staged.retries = retrier.retries
@@ -82,7 +82,7 @@ def publish(staged: StagedExport, destination: Destination, state: StateStore, l
             status=staged.status, duration_ms=int((staged.extract_seconds + time.monotonic() - started) * 1000),
             total_rows=staged.rows, peak_rss_mb=staged.peak_rss_mb, tuning_profile=staged.tuning_profile,
             format=staged.format, mode=staged.mode, files_produced=len(staged.parts), bytes_written=staged.bytes,
-            retries=retrier.retries, schema_changed=schema_changed))
+            retries=staged.source_retries + retrier.retries, schema_changed=schema_changed))
         reached(Stage.METRIC)
     except Exception as exc:  # stage 9: the data is committed and recorded; a lost metric is only logged
         log.warning(f"could not record the run metric for '{staged.export_name}': {exc}")

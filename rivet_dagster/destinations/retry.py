@@ -7,11 +7,7 @@ come from the store, never from our config, so they hold no credential.
 """
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import TypeVar
-
-T = TypeVar("T")
+from ..retries import Retrier, Verdict
 
 TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
 S3_TRANSIENT_CODES = {"RequestTimeout", "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded",
@@ -76,26 +72,13 @@ def explain(exc: BaseException, destination: str, what: str) -> str:
     return f"{what} on {destination} failed: {type(exc).__name__}: {first_line}"
 
 
-class Retrier:
-    """Runs destination calls with the export's retry budget and counts the retries it spent."""
+def store_retrier(destination: str, max_retries: int, backoff_ms: int, log) -> Retrier:
+    """Retries transient store errors; a permanent one (or the last transient one) becomes a DestinationError
+    naming the destination and what is wrong."""
+    def classify(exc: BaseException, what: str) -> Verdict:
+        return Verdict(is_transient(exc), reason=explain(exc, destination, what))
 
-    def __init__(self, destination: str, max_retries: int, backoff_ms: int, log, sleep=time.sleep):
-        self.destination, self.max_retries, self.backoff_ms = destination, max_retries, backoff_ms
-        self.log, self.sleep = log, sleep
-        self.retries = 0
+    def give_up(exc: BaseException, verdict: Verdict, attempts: int) -> BaseException:
+        return DestinationError(verdict.reason + (f" (after {attempts} attempts)" if attempts > 1 else ""))
 
-    def call(self, what: str, action: Callable[[], T]) -> T:
-        attempt = 0
-        while True:
-            try:
-                return action()
-            except Exception as exc:
-                attempt += 1
-                if not is_transient(exc) or attempt > self.max_retries:
-                    raise DestinationError(explain(exc, self.destination, what)
-                                           + (f" (after {attempt} attempts)" if attempt > 1 else "")) from exc
-                delay = self.backoff_ms * 2 ** (attempt - 1) / 1000
-                self.log.warning(f"{what} on {self.destination}: transient error, retry {attempt}/"
-                                 f"{self.max_retries} in {delay:.1f}s ({explain(exc, self.destination, what)})")
-                self.retries += 1
-                self.sleep(delay)
+    return Retrier(max_retries, backoff_ms, log, classify, give_up)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from ..checks.quality import QualityResult
 from ..config.models import DestinationConfig
 from ..state.cursors import Window
 from ..formats.parts import StagedPart
@@ -33,6 +34,7 @@ class StagedExport:
     max_retries: int = 0             # transient destination errors: retries, backing off from retry_backoff_ms
     retry_backoff_ms: int = 0
     cursor_column: str | None = None
+    quality: QualityResult | None = None  # the `quality:` gates on what was staged, judged before the commit
     file_stem: str = ""              # `<export>_<UTC timestamp>_<run id[:8]>`, or `<export>_<partition>`
     window: Window | None = None     # incremental: the cursor window (after, up_to] these files hold
     replaces: tuple[str, ...] = ()   # committed files this materialization supersedes (same window / partition)
@@ -41,6 +43,7 @@ class StagedExport:
     uris: list[str] = field(default_factory=list)  # filled in by the commit
     manifest_uri: str | None = None
     retries: int = 0                                # destination retries the commit spent
+    source_retries: int = 0                         # whole reads retried after a transient source error
 
     def file_name(self, index: int) -> str:
         """`<stem>[_part<i>].<ext>`: the stem carries a timestamp and the run id, so reruns never collide."""

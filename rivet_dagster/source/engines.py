@@ -17,13 +17,10 @@ from sqlalchemy.pool import NullPool
 
 from ..config.models import SourceConfig
 from ..config.tuning import EffectiveTuning
+from .errors import SourceError, error_code, first_line  # noqa: F401 - SourceError is imported from here too
 
 DRIVERS = {"postgres": "postgresql+psycopg", "mysql": "mysql+pymysql", "sqlite": "sqlite"}
 DEFAULT_PORTS = {"postgres": 5432, "mysql": 3306}
-
-
-class SourceError(RuntimeError):
-    """The source cannot be reached or configured; the message never contains credentials."""
 
 
 class SourceDatabase:
@@ -80,14 +77,14 @@ class SourceDatabase:
     def display_url(self) -> str:
         return self.url.render_as_string(hide_password=True)
 
-    def error(self, message: str) -> SourceError:
+    def error(self, message: str, code: str | None = None) -> SourceError:
         """A SourceError whose text cannot carry the password, whatever a driver put in its message."""
         password = self.url.password
-        return SourceError(message.replace(str(password), "***") if password else message)
+        return SourceError(message.replace(str(password), "***") if password else message, code)
 
     def failure(self, what: str, exc: BaseException | None) -> SourceError:
         """`<what> <url without password>: <the driver's first line>`, e.g. what = "cannot connect to"."""
-        return self.error(f"{what} {self.display_url}: {first_line(exc)}")
+        return self.error(f"{what} {self.display_url}: {first_line(exc)}", error_code(exc))
 
     def native_url(self, scheme: str) -> str:
         """The URL for a native driver (libpq for ADBC, connectorx), password included: pass it, never print it."""
@@ -140,7 +137,3 @@ class SourceDatabase:
 
     def quote(self, identifier: str) -> str:
         return self.engine.dialect.identifier_preparer.quote_identifier(identifier)
-
-
-def first_line(exc: BaseException | None) -> str:
-    return str(exc).strip().splitlines()[0] if exc and str(exc).strip() else type(exc).__name__

@@ -147,6 +147,12 @@ class StateStore(dg.ConfigurableResource):
     def record_metric(self, record: MetricRecord) -> None:
         self._insert("export_metrics", asdict(record))
 
+    def last_schema(self, export_name: str) -> list[dict] | None:
+        with self.connect() as conn:
+            row = conn.execute("SELECT columns_json FROM export_schema WHERE export_name = ?",
+                               (export_name,)).fetchone()
+        return json.loads(row["columns_json"]) if row else None
+
     def record_schema(self, export_name: str, run_id: str, columns: list[dict]) -> bool:
         """Store the export's schema; returns True when it differs from the last one recorded."""
         columns_json = json.dumps(columns, sort_keys=True)
@@ -195,6 +201,15 @@ class StateStore(dg.ConfigurableResource):
                          "cursor_json = excluded.cursor_json",
                          (export_name, cursors.display(up_to), utc_now(), cursors.encode(up_to)))
             conn.execute("DELETE FROM pending_window WHERE export_name = ?", (export_name,))
+
+    def reset_cursor(self, export_name: str) -> tuple[object, Window | None]:
+        """Forget the cursor and any pending window, so the next run starts from the first row again (files,
+        manifest and metrics stay). Returns what was forgotten."""
+        cursor, window = self.cursor(export_name), self.pending_window(export_name)
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM export_state WHERE export_name = ?", (export_name,))
+            conn.execute("DELETE FROM pending_window WHERE export_name = ?", (export_name,))
+        return cursor, window
 
     def forget_files(self, export_name: str, file_names: list[str]) -> None:
         """Drop the manifest rows of files removed from the destination."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from rivet_dagster import ConfigError, build_definitions
+from rivet_dagster import build_definitions
 from rivet_dagster.config import parse_config
 from rivet_dagster.demo.seed import seed
 
@@ -40,19 +40,6 @@ def test_the_code_version_follows_the_exports_config(demo_config):
     after = build_definitions(demo_config).resolve_all_asset_specs()
     versions = [{s.key.to_user_string(): s.code_version for s in specs} for specs in (before, after)]
     assert versions[0]["orders"] != versions[1]["orders"] and versions[0]["customers"] == versions[1]["customers"]
-
-
-@pytest.mark.parametrize("old, new, key", [
-    ("    meta_columns: {exported_at: true, run_id: true}\n",
-     "    meta_columns: {exported_at: true, run_id: true}\n    quality: {row_count_min: 1}\n", "quality"),
-])
-def test_exports_needing_later_features_fail_loudly_at_load(demo_config, old, new, key):
-    text = demo_config.read_text()
-    assert old in text
-    demo_config.write_text(text.replace(old, new, 1))
-    with pytest.raises(ConfigError, match=rf"rivet.yaml:\d+: exports\[0\]\.{key}: .* (is|are) not available in "
-                                          "this version"):
-        build_definitions(demo_config)
 
 
 def test_the_dagster_cli_loads_the_code_location_from_rivet_config(demo_config, tmp_path):

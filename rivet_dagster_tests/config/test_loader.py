@@ -161,15 +161,20 @@ def test_variables_come_from_params_then_the_environment(monkeypatch):
     monkeypatch.setenv("MAX_ID", "5")
     text = VALID.replace("SELECT * FROM users", "SELECT * FROM users WHERE id <= ${MAX_ID} AND t = '${TENANT}'")
     config = parse_config(text, params={"TENANT": "acme"})
-    assert config.exports[0].query == "SELECT * FROM users WHERE id <= 5 AND t = 'acme'"
-    assert parse_config(text, params={"TENANT": "x", "MAX_ID": "9"}).exports[0].query.startswith(
+    assert config.exports[0].query == "SELECT * FROM users WHERE id <= ${MAX_ID} AND t = '${TENANT}'"  # as written
+    assert config.query_for(config.exports[0]) == "SELECT * FROM users WHERE id <= 5 AND t = 'acme'"
+    assert parse_config(text, params={"TENANT": "x", "MAX_ID": "9"}).query_for(config.exports[0]).startswith(
         "SELECT * FROM users WHERE id <= 9")
 
 
 def test_a_missing_variable_is_an_error_never_an_empty_string(monkeypatch):
     monkeypatch.delenv("NOPE_NOT_SET", raising=False)
-    error = error_of(VALID.replace("SELECT * FROM users", "SELECT * FROM ${NOPE_NOT_SET}"))
-    assert "rivet.yaml:8: exports[0].query: variable '${NOPE_NOT_SET}' is not set" in str(error)
+    error = error_of(VALID.replace("      path: ./out", "      path: ./${NOPE_NOT_SET}"))
+    assert "rivet.yaml:12: exports[0].destination.path: variable '${NOPE_NOT_SET}' is not set" in str(error)
+    config = parse_config(VALID.replace("SELECT * FROM users", "SELECT * FROM ${NOPE_NOT_SET}"))
+    with pytest.raises(ConfigError, match=r"rivet.yaml:8: exports\[0\]\.query: variable '\$\{NOPE_NOT_SET\}' is not "
+                                          "set"):
+        config.query_for(config.exports[0])                          # queries are filled when a run starts
 
 
 def test_query_file_is_read_relative_to_the_config_file(tmp_path: Path):

@@ -87,7 +87,8 @@ def test_every_mode_round_trips_through_the_store_with_a_manifest_per_materializ
     assert sum(m["rows"] for m in manifests) == ROWS
     assert all(m["export"] == "cloud" and m["schema"][0] == {"name": "id", "type": "int32"} for m in manifests)
     if mode == "incremental":
-        assert manifests[0]["cursor_window"] == {"column": "id", "after": None, "up_to": str(ROWS)}
+        assert manifests[0]["cursor_window"] == {"column": "id", "after": None, "up_to": str(ROWS), "typed": {
+            "after": None, "up_to": {"type": "int", "value": str(ROWS)}}}
         assert StateStore(path=str(tmp_path / ".rivet_state.db")).cursor("cloud") == ROWS
 
 

@@ -1,0 +1,1 @@
+"""`rivet-dagster`: the operator's command line (state, metrics, doctor, init, check) beside the Dagster UI."""

@@ -1,0 +1,206 @@
+"""`check`: how each export will read the source, judged from the database's own query plans.
+
+Per export: the SQL strategy of its mode, the planner's row estimate, whether an index serves the mode's column
+(cursor, chunk or time column), a verdict, and the tuning profile and chunk parallelism to start from. Whether an
+index serves the column is asked with `ORDER BY <column> LIMIT 1`: the planner picks an index for that whenever
+one exists, whatever the table's size, so the answer does not depend on how many rows the test range selects.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from ..config import ExportConfig, RivetConfig
+from ..source.engines import SourceDatabase
+from .common import CliError, add_config_argument, config_from, named_export
+
+SMALL_TABLE = 1_000_000     # a full scan is fine below this
+HUGE_TABLE = 10_000_000     # a ranged mode without an index is unsafe above this
+BALANCED_LIMIT = 50_000_000  # the balanced profile is enough below this
+RANGE_COLUMN = {"incremental": "cursor_column", "chunked": "chunk_column", "time_window": "time_column"}
+
+
+@dataclass
+class Plan:
+    """What the planner says about an export's read."""
+    rows: int
+    scan: str                  # the scan of the whole query, e.g. "Seq Scan on orders"
+    index: str | None = None   # the index that serves the mode's column, if any
+    chunk_range: tuple[int, int, int] | None = None  # MIN, MAX and COUNT of the chunk column
+    warnings: list[str] = field(default_factory=list)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("check", help="explain how each export reads the source and rate it",
+                                   description="Ask the source's planner how each export will read: row "
+                                               "estimate, index use on the mode's column, a verdict "
+                                               "(EFFICIENT / ACCEPTABLE / DEGRADED / UNSAFE) and recommended "
+                                               "tuning. Reads no rows except MIN/MAX/COUNT for chunked exports.")
+    add_config_argument(parser)
+    parser.add_argument("--export", help="only this export")
+    parser.set_defaults(handler=run_check)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    exports = [named_export(config, args.export)] if args.export else config.exports
+    source = SourceDatabase(config.source, config.base_dir)
+    if source.kind == "sqlite":
+        raise CliError("check reads PostgreSQL and MySQL/MariaDB query plans; SQLite sources are not supported")
+    for i, export in enumerate(exports):
+        if i:
+            print()
+        print_report(export, plan_export(config, source, export))
+    return 0
+
+
+def plan_export(config: RivetConfig, source: SourceDatabase, export: ExportConfig) -> Plan:
+    query = config.query_for(export)
+    column = range_column(export)
+    try:
+        with source.session(config.tuning_for(export)) as conn:
+            explain = explain_postgres if source.kind == "postgres" else explain_mysql
+            plan = explain(conn, f"SELECT * FROM ({query}) AS _rivet")
+            if column:
+                ordered = explain(conn, f"SELECT * FROM ({query}) AS _rivet "
+                                        f"ORDER BY _rivet.{source.quote(column)} LIMIT 1")
+                plan.index = ordered.index
+            if export.mode == "chunked" and not export.chunk_dense:
+                plan.chunk_range = chunk_range(conn, source, query, column)
+    except sa.exc.DBAPIError as exc:
+        raise source.failure(f"export '{export.name}': cannot explain its query on", exc.orig) from None
+    plan.warnings = warnings(export, plan)
+    return plan
+
+
+def range_column(export: ExportConfig) -> str | None:
+    key = RANGE_COLUMN.get(export.mode)
+    return getattr(export, key) if key else None
+
+
+def run_sql(conn: sa.Connection, sql: str) -> sa.CursorResult:
+    """Without parameters, so a `%` in the user's query reaches the server as written."""
+    return conn.exec_driver_sql(sql, execution_options={"no_parameters": True})
+
+
+def explain_postgres(conn: sa.Connection, sql: str) -> Plan:
+    document = run_sql(conn, f"EXPLAIN (FORMAT JSON) {sql}").scalar()
+    top = (json.loads(document) if isinstance(document, str) else document)[0]["Plan"]
+    nodes = list(plan_nodes(top))
+    scans = [f"{n['Node Type']} on {n['Relation Name']}" for n in nodes if "Relation Name" in n]
+    index = next((n["Index Name"] for n in nodes if "Index Name" in n), None)
+    return Plan(rows=int(top["Plan Rows"]), scan=", ".join(scans) or top["Node Type"], index=index)
+
+
+def plan_nodes(node: dict):
+    yield node
+    for child in node.get("Plans", []):
+        yield from plan_nodes(child)
+
+
+def explain_mysql(conn: sa.Connection, sql: str) -> Plan:
+    rows = [dict(r) for r in run_sql(conn, f"EXPLAIN {sql}").mappings()]
+    scans = [f"{'full scan' if r['type'] == 'ALL' else r['type']} on {r['table']}" for r in rows if r["table"]]
+    index = next((r["key"] for r in rows if r["key"]), None)
+    return Plan(rows=sum(int(r["rows"] or 0) for r in rows), scan=", ".join(scans) or "no table", index=index)
+
+
+def chunk_range(conn: sa.Connection, source: SourceDatabase, query: str, column: str) -> tuple[int, int, int]:
+    quoted = f"_rivet.{source.quote(column)}"
+    low, high, count = run_sql(conn, f"SELECT MIN({quoted}), MAX({quoted}), COUNT(*) "
+                                     f"FROM ({query}) AS _rivet").one()
+    return (int(low), int(high), int(count)) if count else (0, 0, 0)
+
+
+def strategy(export: ExportConfig) -> str:
+    if export.mode == "incremental":
+        return f"cursor range: {export.cursor_column} > last cursor, in {export.cursor_column} order"
+    if export.mode == "chunked" and export.chunk_dense:
+        return f"row-number ranges: ROW_NUMBER() in {export.chunk_column} order, {export.chunk_size} rows per chunk"
+    if export.mode == "chunked":
+        return f"chunk ranges: {export.chunk_column} from start to end of each chunk, {export.chunk_size} per chunk"
+    if export.mode == "time_window":
+        return f"time window: {export.time_column} >= window start and < window end"
+    return "full scan: the whole query on every run"
+
+
+def verdict(export: ExportConfig, plan: Plan) -> str:
+    """An index on the mode's column makes a ranged read cheap whatever the size; without one, each run scans
+    the table, which is fine while it is small and unsafe (long scans, lock and replica pressure) when huge."""
+    if export.mode == "full":
+        return "ACCEPTABLE"
+    if plan.index:
+        return "EFFICIENT"
+    if plan.rows < SMALL_TABLE:
+        return "ACCEPTABLE"
+    return "UNSAFE" if plan.rows > HUGE_TABLE else "DEGRADED"
+
+
+def profile(rows: int) -> str:
+    return "fast" if rows < SMALL_TABLE else "balanced" if rows < BALANCED_LIMIT else "safe"
+
+
+def parallel(plan: Plan) -> tuple[int, str]:
+    """Rivet's rule: parallel chunks pay off on big tables, but not when each chunk scans the whole table."""
+    if plan.rows < 50_000:
+        return 1, "small table: one chunk at a time finishes quickly"
+    if not plan.index and plan.rows > 5_000_000:
+        return 1, "no index: every chunk scans the whole table"
+    if not plan.index:
+        return 2, "no index: keep concurrent scans few"
+    if plan.rows < 500_000:
+        return 2, "index-served chunks, moderate size"
+    return 4, "index-served chunks on a big table"
+
+
+def warnings(export: ExportConfig, plan: Plan) -> list[str]:
+    out = []
+    column = range_column(export)
+    if column and not plan.index:
+        out.append(f"no index on {export.mode} column '{column}': every run scans the whole query "
+                   f"(add an index on {column})")
+    if export.chunk_dense:
+        out.append("chunk_dense numbers the rows of the whole query with ROW_NUMBER() for every chunk")
+    if plan.chunk_range and plan.chunk_range[2]:
+        low, high, count = plan.chunk_range
+        if high - low + 1 > 2 * count:
+            out.append(f"sparse chunk range: {column} spans {low}..{high} ({high - low + 1} values) for {count} "
+                       "rows, so many chunks are nearly empty (chunk_dense: true cuts by row number)")
+    return out
+
+
+def print_report(export: ExportConfig, plan: Plan) -> None:
+    print(f"Export:       {export.name}")
+    print(f"Mode:         {export.mode}")
+    print(f"Strategy:     {strategy(export)}")
+    print(f"Row estimate: {approximate(plan.rows)} ({plan.rows} rows)")
+    if plan.chunk_range:
+        print(f"Chunk range:  {plan.chunk_range[0]} .. {plan.chunk_range[1]} ({plan.chunk_range[2]} rows)")
+    column = range_column(export)
+    print(f"Scan type:    {scan_type(column, plan)}")
+    print(f"Verdict:      {verdict(export, plan)}")
+    print(f"Recommended:  tuning.profile: {profile(plan.rows)}")
+    if export.mode == "chunked":
+        count, reason = parallel(plan)
+        print(f"Recommended:  parallel: {count} ({reason})")
+    for warning in plan.warnings:
+        print(f"Warning:      {warning}")
+
+
+def scan_type(column: str | None, plan: Plan) -> str:
+    if column is None:
+        return plan.scan
+    if plan.index:
+        return f"index on {column} ({plan.index})"
+    return f"full scan ({plan.scan}); no index on {column}"
+
+
+def approximate(rows: int) -> str:
+    if rows >= 1_000_000:
+        return f"~{rows / 1_000_000:.1f}M"
+    if rows >= 1_000:
+        return f"~{rows / 1_000:.1f}K"
+    return f"~{rows}"

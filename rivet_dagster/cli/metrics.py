@@ -1,0 +1,39 @@
+"""`metrics`: the recorded runs of each export (status, rows, files, bytes, duration, retries, error)."""
+from __future__ import annotations
+
+import argparse
+
+from .common import add_config_argument, config_from, named_export, state_store
+from .tables import first_line, print_json, print_table
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("metrics", help="recorded runs per export, newest first",
+                                   description="Show the run metrics recorded in the state store.")
+    add_config_argument(parser)
+    parser.add_argument("--export", help="only this export")
+    parser.add_argument("--last", type=int, default=20, help="how many runs (default: 20)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(handler=show_metrics)
+
+
+def show_metrics(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    if args.export:
+        named_export(config, args.export)
+    store = state_store(config)
+    rows = store.metrics(args.export, last=args.last) if store else []
+    if args.json:
+        print_json(rows)
+    elif not rows:
+        print("No metrics recorded yet.")
+    else:
+        print_table(["RUN AT", "EXPORT", "STATUS", "ROWS", "FILES", "BYTES", "DURATION", "RETRIES", "ERROR"],
+                    [[r["run_at"], r["export_name"], r["status"], r["total_rows"], r["files_produced"],
+                      r["bytes_written"], seconds(r["duration_ms"]), r["retries"], first_line(r["error_message"])]
+                     for r in rows])
+    return 0
+
+
+def seconds(duration_ms: int) -> str:
+    return f"{duration_ms}ms" if duration_ms < 1000 else f"{duration_ms / 1000:.1f}s"

@@ -1,0 +1,140 @@
+"""`run`: execute exports through Dagster on `$DAGSTER_HOME` (each run shows in the UI) and print Rivet's
+per-export summary. A chunked export runs all its chunks (`--resume`: only those not completed), a
+partitioned time-window export its latest closed window.
+
+Exit codes, as Rivet: 0 ok, 1 failure, 3 integrity (a quality, validate or reconcile check failed),
+4 schema drift with `on_schema_drift: fail`."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from ..assets.chunks import register_plan
+from ..assets.partitions import partitions_for
+from ..build import build_definitions
+from ..config import load_config
+from ..errors import innermost_message
+from ..source.engines import SourceDatabase
+from ..state.store import StateStore
+from .common import add_config_argument, named_export, state_path
+from .metrics import seconds
+
+OK, FAILED, INTEGRITY, DRIFT = 0, 1, 3, 4
+INTEGRITY_CHECKS = ("quality", "validate", "reconcile")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("run", help="run exports through Dagster and print a summary",
+                                   description="Materialize exports on $DAGSTER_HOME (so the runs show in the UI).")
+    add_config_argument(parser)
+    parser.add_argument("--export", action="append", default=[], metavar="NAME", help="only this export (repeatable)")
+    parser.add_argument("--validate", action="store_true", help="re-read the committed files (the validate check)")
+    parser.add_argument("--reconcile", action="store_true", help="count the source over the exported scope")
+    parser.add_argument("--resume", action="store_true", help="chunked: only chunks not completed yet")
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="a value for ${KEY} in the config and queries (repeatable)")
+    parser.set_defaults(handler=run_exports)
+
+
+@dataclass
+class Outcome:
+    export: str
+    run_ids: list[str] = field(default_factory=list)
+    code: int = OK
+    checks: dict[str, bool] = field(default_factory=dict)
+    error: str | None = None
+
+
+def run_exports(args: argparse.Namespace) -> int:
+    params = _params(args.param)
+    config = load_config(args.config, params)
+    exports = [named_export(config, name) for name in args.export] or config.exports
+    if args.validate or args.reconcile:
+        config = config.model_copy(update={"exports": [e.model_copy(update={
+            "validate_files": e.validate_files or (args.validate and e.destination.type != "stdout"),
+            "reconcile": e.reconcile or args.reconcile}) for e in config.exports]})
+        exports = [config.export(e.name) for e in exports]
+    defs = build_definitions(config, params)
+    instance = _instance()
+    state = StateStore(path=str(state_path(config)))
+    outcomes = [_run_one(config, export, defs, instance, state, params, args.resume) for export in exports]
+    for outcome in outcomes:
+        _print_summary(outcome, state)
+    return max((o.code for o in outcomes), default=OK)
+
+
+def _run_one(config, export, defs, instance, state, params, resume) -> Outcome:
+    outcome = Outcome(export.name)
+    partitions = partitions_for(export)
+    if export.mode == "chunked":
+        register_plan(instance, config, export, SourceDatabase(config.source, config.base_dir), state)
+        done = {t["chunk_key"] for t in state.chunk_tasks(export.name) if t["status"] == "completed"}
+        keys = [k for k in instance.get_dynamic_partitions(partitions.name) if not (resume and k in done)]
+    elif isinstance(partitions, dg.TimeWindowPartitionsDefinition):
+        keys = [partitions.get_last_partition_key()]
+    else:
+        keys = [None]
+    selection = dg.AssetSelection.assets(export.name) | dg.AssetSelection.checks_for_assets(export.name)
+    for key in keys:
+        result = dg.materialize([*defs.assets, *defs.asset_checks], resources=defs.resources, selection=selection,
+                                instance=instance, partition_key=key, raise_on_error=False,
+                                tags={"rivet/cli": "run"},
+                                run_config={"ops": {export.name: {"config": {"params": params}}}})
+        outcome.run_ids.append(result.run_id)
+        for evaluation in result.get_asset_check_evaluations():
+            outcome.checks[evaluation.check_name] = outcome.checks.get(evaluation.check_name, True) and \
+                evaluation.passed
+        if not result.success:
+            failures = result.get_step_failure_events()
+            outcome.error = innermost_message(failures[0].event_specific_data.error) if failures else "the run failed"
+            outcome.code = max(outcome.code, DRIFT if "on_schema_drift: fail" in outcome.error else FAILED)
+    if any(not outcome.checks.get(name, True) for name in INTEGRITY_CHECKS):
+        outcome.code = max(outcome.code, INTEGRITY) if outcome.code != DRIFT else DRIFT
+    return outcome
+
+
+def _print_summary(outcome: Outcome, state: StateStore) -> None:
+    metrics = [m for m in state.metrics(outcome.export, last=10_000) if m["run_id"] in outcome.run_ids]
+    status = "success" if outcome.code == OK else "failed"
+    if metrics and outcome.code == OK and all(m["status"] == "skipped" for m in metrics):
+        status = "skipped"
+
+    def check(name: str) -> str:
+        return "-" if name not in outcome.checks else ("pass" if outcome.checks[name] else "FAIL")
+
+    lines = [("run", ", ".join(r[:8] for r in outcome.run_ids)), ("status", status),
+             ("rows", f"{sum(m['total_rows'] for m in metrics):,}"),
+             ("files", sum(m["files_produced"] for m in metrics)),
+             ("bytes", f"{sum(m['bytes_written'] for m in metrics):,}"),
+             ("duration", seconds(sum(m["duration_ms"] for m in metrics))),
+             ("peak RSS", f"{max((m['peak_rss_mb'] or 0 for m in metrics), default=0)} MB"),
+             ("quality", check("quality")), ("validated", check("validate")), ("reconcile", check("reconcile")),
+             ("schema", "DRIFT" if outcome.code == DRIFT else
+              "changed" if any(m["schema_changed"] for m in metrics) else "unchanged")]
+    print(f"Export: {outcome.export}")
+    for label, value in lines:
+        print(f"  {label + ':':<11}{value}")
+    if outcome.error:
+        print(f"  {'error:':<11}{outcome.error.splitlines()[0]}")
+
+
+def _params(pairs: list[str]) -> dict[str, str]:
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--param '{pair}' is not KEY=VALUE")
+        params[key.strip()] = value
+    return params
+
+
+def _instance() -> dg.DagsterInstance:
+    if os.environ.get("DAGSTER_HOME"):
+        return dg.DagsterInstance.get()
+    print("note: DAGSTER_HOME is not set; the runs are not kept (set it to see them in the Dagster UI)",
+          file=sys.stderr)
+    return dg.DagsterInstance.ephemeral()

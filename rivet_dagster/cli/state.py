@@ -1,0 +1,165 @@
+"""`state show | reset | files | chunks | reset-chunks`: read and repair the state store beside the config."""
+from __future__ import annotations
+
+import argparse
+import os
+from collections import Counter
+
+import dagster as dg
+
+from ..assets.chunks import partitions_name, reset_plan
+from ..config import ExportConfig
+from ..state.cursors import display
+from ..state.store import StateStore
+from .common import CliError, add_config_argument, config_from, named_export, state_path, state_store
+from .tables import first_line, print_json, print_table
+
+
+def register(subparsers) -> None:
+    state = subparsers.add_parser("state", help="show or reset what the state store remembers per export",
+                                  description="Read or repair the state store (.rivet_state.db beside the config).")
+    verbs = state.add_subparsers(dest="state_verb", required=True, metavar="VERB")
+
+    show = verbs.add_parser("show", help="mode, cursor, last run, pending window and chunk progress per export")
+    add_config_argument(show)
+    show.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    show.set_defaults(handler=show_state)
+
+    reset = verbs.add_parser("reset", help="forget an export's cursor and pending window (the next run "
+                                           "starts from the first row; files and metrics stay)")
+    add_config_argument(reset)
+    reset.add_argument("--export", required=True, help="the export to reset")
+    reset.set_defaults(handler=reset_state)
+
+    files = verbs.add_parser("files", help="the committed files recorded in the manifest, newest first")
+    add_config_argument(files)
+    files.add_argument("--export", help="only this export")
+    files.add_argument("--last", type=int, default=50, help="how many files (default: 50)")
+    files.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    files.set_defaults(handler=show_files)
+
+    chunks = verbs.add_parser("chunks", help="the chunk checkpoints of a chunked export")
+    add_config_argument(chunks)
+    chunks.add_argument("--export", required=True, help="the chunked export")
+    chunks.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    chunks.set_defaults(handler=show_chunks)
+
+    reset_chunks = verbs.add_parser("reset-chunks", help="forget a chunked export's plan and checkpoints, and "
+                                                         "its partition keys in $DAGSTER_HOME (files stay)")
+    add_config_argument(reset_chunks)
+    reset_chunks.add_argument("--export", required=True, help="the chunked export")
+    reset_chunks.set_defaults(handler=reset_chunk_state)
+
+
+def show_state(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    store = state_store(config)
+    summaries = [export_summary(export, store) for export in config.exports]
+    if args.json:
+        print_json(summaries)
+        return 0
+    print_table(["EXPORT", "MODE", "CURSOR", "LAST RUN", "STATUS", "PENDING WINDOW", "CHUNKS"],
+                [[s["export"], s["mode"], s["cursor"], s["last_run_at"], s["last_status"], s["pending_window"],
+                  None if s["chunks_total"] is None else f"{s['chunks_completed']}/{s['chunks_total']}"]
+                 for s in summaries])
+    return 0
+
+
+def export_summary(export: ExportConfig, store: StateStore | None) -> dict:
+    """One export's state: the cursor as Rivet displays it, the last recorded run, the window a crashed run left
+    open, and for chunked exports how many chunks are completed."""
+    name = export.name
+    summary = {"export": name, "mode": export.mode, "cursor": None, "last_run_at": None, "last_status": None,
+               "pending_window": None, "chunks_completed": None, "chunks_total": None}
+    if store is None:
+        return summary
+    cursor = store.cursor(name)
+    summary["cursor"] = None if cursor is None else display(cursor)
+    last = store.metrics(name, last=1)
+    if last:
+        summary["last_run_at"], summary["last_status"] = last[0]["run_at"], last[0]["status"]
+    window = store.pending_window(name)
+    if window is not None:
+        after = "-inf" if window.after is None else display(window.after)
+        summary["pending_window"] = f"({after}, {display(window.up_to)}]"
+    if export.mode == "chunked":
+        statuses = Counter(task["status"] for task in store.chunk_tasks(name))
+        summary["chunks_completed"], summary["chunks_total"] = statuses["completed"], sum(statuses.values())
+    return summary
+
+
+def reset_state(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    named_export(config, args.export)
+    store = state_store(config)
+    if store is None:
+        print(f"No state recorded yet ({state_path(config)} does not exist); nothing to reset.")
+        return 0
+    cursor, window = store.reset_cursor(args.export)
+    forgot = []
+    if cursor is not None:
+        forgot.append(f"cursor {display(cursor)}")
+    if window is not None:
+        forgot.append(f"pending window up to {display(window.up_to)}")
+    print(f"State reset for export '{args.export}': "
+          + (f"forgot {' and '.join(forgot)}." if forgot else "no cursor was recorded.")
+          + " The next run starts from the first row.")
+    return 0
+
+
+def show_files(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    if args.export:
+        named_export(config, args.export)
+    store = state_store(config)
+    rows = store.files(args.export, last=args.last) if store else []
+    if args.json:
+        print_json(rows)
+    elif not rows:
+        print("No files recorded yet.")
+    else:
+        print_table(["RUN ID", "EXPORT", "PARTITION", "FILE", "ROWS", "BYTES", "CREATED"],
+                    [[r["run_id"][:8], r["export_name"], r["partition_key"], r["file_name"], r["row_count"],
+                      r["bytes"], r["created_at"]] for r in rows])
+    return 0
+
+
+def show_chunks(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    export = named_export(config, args.export)
+    if export.mode != "chunked":
+        raise CliError(f"export '{export.name}' is mode: {export.mode}; only chunked exports have chunks")
+    store = state_store(config)
+    tasks = store.chunk_tasks(export.name) if store else []
+    if args.json:
+        print_json(tasks)
+        return 0
+    if not tasks:
+        print(f"No chunk checkpoints recorded for export '{export.name}' (chunk_checkpoint: true records them).")
+        return 0
+    statuses = Counter(task["status"] for task in tasks)
+    print(f"{export.name}: {statuses['completed']}/{len(tasks)} chunks completed"
+          + "".join(f", {statuses[s]} {s}" for s in ("running", "failed", "pending") if statuses[s]))
+    print_table(["CHUNK", "STATUS", "START", "END", "ATTEMPTS", "ROWS", "UPDATED", "ERROR"],
+                [[t["chunk_key"], t["status"], t["start_key"], t["end_key"], t["attempts"], t["rows_written"],
+                  t["updated_at"], first_line(t["last_error"])] for t in tasks])
+    return 0
+
+
+def reset_chunk_state(args: argparse.Namespace) -> int:
+    """With DAGSTER_HOME set, the chunk partition keys go too (`reset_plan`), so a changed plan can start cleanly;
+    without it only the checkpoints go, and the planner would add new keys beside the old ones."""
+    config = config_from(args)
+    export = named_export(config, args.export)
+    store = state_store(config) or StateStore(path=str(state_path(config)))
+    removed = len(store.chunk_tasks(export.name))
+    if os.environ.get("DAGSTER_HOME"):
+        with dg.DagsterInstance.get() as instance:
+            keys = instance.get_dynamic_partitions(partitions_name(export))
+            reset_plan(instance, config, export.name, store)
+        print(f"Removed {removed} chunk checkpoint(s) and {len(keys)} partition key(s) for export '{export.name}'.")
+    else:
+        store.reset_chunks(export.name)
+        print(f"Removed {removed} chunk checkpoint(s) for export '{export.name}'. DAGSTER_HOME is not set, so "
+              f"the partition keys of {partitions_name(export)} stay.")
+    return 0

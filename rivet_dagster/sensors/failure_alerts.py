@@ -1,0 +1,38 @@
+"""`rivet_slack_on_failure`: a run-failure sensor, so a failed or crashed export run is reported even when
+its step never got to say so itself."""
+from __future__ import annotations
+
+import dagster as dg
+
+from ..config.models import RivetConfig
+from ..errors import innermost_message
+from ..notifications.slack import SlackNotifier
+
+
+def build_failure_alert_sensor(config: RivetConfig) -> dg.RunFailureSensorDefinition:
+    exports = {export.name for export in config.exports}
+    notifier = SlackNotifier(config.notifications.slack)
+
+    @dg.run_failure_sensor(name="rivet_slack_on_failure", default_status=dg.DefaultSensorStatus.RUNNING,
+                           description="Posts failed export runs to Slack (notifications.slack, on: failure).")
+    def rivet_slack_on_failure(context: dg.RunFailureSensorContext):
+        run = context.dagster_run
+        failed = _failed_exports(context, exports)
+        step_errors = [event.event_specific_data.error for event in context.get_step_failure_events()]
+        error = innermost_message(step_errors[0]) if step_errors and step_errors[0] else context.failure_event.message
+        thread = notifier.notify("failure", ", ".join(failed), run.run_id, "failed", error=error, log=context.log)
+        if thread is not None:
+            thread.join(timeout=15)  # the sensor's tick waits for its post, bounded
+
+    return rivet_slack_on_failure
+
+
+def _failed_exports(context: dg.RunFailureSensorContext, exports: set[str]) -> list[str]:
+    """The exports whose steps failed; for a crashed run (no step failure recorded), those it was running."""
+    run = context.dagster_run
+    for names in ([event.step_key for event in context.get_step_failure_events()],
+                  [key.path[-1] for key in run.asset_selection or ()], run.step_keys_to_execute or []):
+        failed = sorted({name for name in names if name in exports})
+        if failed:
+            return failed
+    return sorted(exports)

@@ -1,0 +1,114 @@
+"""Which source errors are worth retrying (Rivet's classes, by PostgreSQL SQLSTATE and MySQL/MariaDB error
+number first, message text last), and the hint a permanent one carries.
+
+Transient: connection lost or reset, server gone away, too many connections, server starting up or shutting
+down, deadlock, serialization failure, lock-wait timeout. Permanent: authentication, permission, unknown
+table or column, syntax, statement timeout (retrying a query that is too slow only makes it slow again).
+Every retry reconnects: each attempt opens its own connections."""
+from __future__ import annotations
+
+from ..retries import Retrier, Verdict
+
+class SourceError(RuntimeError):
+    """The source cannot be reached or configured; the message never contains credentials. `code` keeps the
+    driver's SQLSTATE / error number, so the error can still be classified as transient or permanent."""
+
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        self.code = code
+
+
+def first_line(exc: BaseException | None) -> str:
+    return str(exc).strip().splitlines()[0] if exc and str(exc).strip() else type(exc).__name__
+
+
+SETTLE_S = 15.0      # a server starting up, shutting down or out of connections needs time
+CONFLICT_S = 1.0     # deadlock, serialization failure: try again soon
+
+POSTGRES = {  # SQLSTATE (or its class, two characters) -> (transient, settle seconds, reason)
+    "57P01": (True, SETTLE_S, "the server terminated the connection"),
+    "57P02": (True, SETTLE_S, "the server is restarting"), "57P03": (True, SETTLE_S, "the server is starting up"),
+    "53300": (True, SETTLE_S, "too many connections"),
+    "40001": (True, CONFLICT_S, "serialization failure"), "40P01": (True, CONFLICT_S, "deadlock"),
+    "55P03": (True, 0, "lock not available"),
+    "57014": (False, 0, "the statement timed out: raise statement_timeout_s, or use chunked mode"),
+    "08": (True, 0, "the connection was lost"), "53": (True, 5.0, "the server is out of resources"),
+    "28": (False, 0, "authentication failed: check the user and password"),
+    "42P01": (False, 0, "the table does not exist"), "42703": (False, 0, "a column does not exist"),
+    "42601": (False, 0, "syntax error: check the query"), "42501": (False, 0, "permission denied"),
+}
+MYSQL = {  # error number -> (transient, settle seconds, reason)
+    1213: (True, CONFLICT_S, "deadlock"), 1205: (True, 0, "lock wait timeout"),
+    1040: (True, SETTLE_S, "too many connections"), 1053: (True, SETTLE_S, "the server is shutting down"),
+    2002: (True, 0, "cannot connect"), 2003: (True, 0, "cannot connect"), 2006: (True, 0, "the server has gone away"),
+    2013: (True, 0, "lost connection to the server"), 1927: (True, 0, "the connection was killed"),
+    1969: (False, 0, "the statement timed out (max_statement_time): raise statement_timeout_s, or use chunked mode"),
+    3024: (False, 0, "the statement timed out (max_execution_time): raise statement_timeout_s, or use chunked mode"),
+    1045: (False, 0, "access denied: check the user and password"), 1044: (False, 0, "access denied to the database"),
+    1049: (False, 0, "the database does not exist"), 1146: (False, 0, "the table does not exist"),
+    1054: (False, 0, "a column does not exist"), 1064: (False, 0, "syntax error: check the query"),
+}
+MESSAGES = [  # lower-case text -> (transient, settle seconds, reason); the first match wins
+    ("statement timeout", (False, 0, "the statement timed out: raise statement_timeout_s, or use chunked mode")),
+    ("max_statement_time", (False, 0, "the statement timed out: raise statement_timeout_s, or use chunked mode")),
+    ("password authentication failed", (False, 0, "authentication failed: check the user and password")),
+    ("access denied", (False, 0, "access denied: check the user and password")),
+    ("permission denied", (False, 0, "permission denied")),
+    ("too many connections", (True, SETTLE_S, "too many connections")),
+    ("starting up", (True, SETTLE_S, "the server is starting up")),
+    ("shutting down", (True, SETTLE_S, "the server is shutting down")),
+    ("terminating connection", (True, SETTLE_S, "the server terminated the connection")),
+    ("deadlock", (True, CONFLICT_S, "deadlock")),
+    ("could not serialize access", (True, CONFLICT_S, "serialization failure")),
+    ("lock wait timeout", (True, 0, "lock wait timeout")),
+    ("gone away", (True, 0, "the server has gone away")), ("lost connection", (True, 0, "lost connection")),
+    ("connection reset", (True, 0, "connection reset")), ("broken pipe", (True, 0, "broken pipe")),
+    ("connection refused", (True, 0, "connection refused")),
+    ("closed the connection unexpectedly", (True, 0, "the server closed the connection")),
+    ("server closed the connection", (True, 0, "the server closed the connection")),
+    ("connection was killed", (True, 0, "the connection was killed")),
+    ("unexpected eof", (True, 0, "the connection was cut")),
+    ("io error", (True, 0, "the connection was cut")), ("ioerror", (True, 0, "the connection was cut")),
+    ("server disconnected", (True, 0, "the server disconnected")),
+    ("can't connect to", (True, 0, "cannot connect")),
+]
+
+
+def error_code(exc: BaseException | None) -> str | None:
+    """The SQLSTATE (PostgreSQL: psycopg, ADBC) or error number (PyMySQL) anywhere in the exception's chain."""
+    while exc is not None:
+        args = getattr(exc, "args", ())
+        if type(exc).__module__.startswith("pymysql") and args and isinstance(args[0], int):
+            return str(args[0])  # the error number says more than MySQL's generic SQLSTATE
+        sqlstate = getattr(exc, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate:
+            return sqlstate
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+    return None
+
+
+def classify(exc: BaseException, code: str | None = None) -> Verdict:
+    code = code or (exc.code if isinstance(exc, SourceError) else None) or error_code(exc)
+    if code:
+        if code.isdigit() and int(code) in MYSQL:
+            return Verdict(*MYSQL[int(code)])
+        for key in (code, code[:2]):
+            if key in POSTGRES:
+                return Verdict(*POSTGRES[key])
+    text = str(exc).lower()
+    for needle, verdict in MESSAGES:
+        if needle in text:
+            return Verdict(*verdict)
+    return Verdict(False, reason="not a known transient error")
+
+
+def source_retrier(tuning, log, source) -> Retrier:
+    """Retries a whole read on a transient source error (each attempt reconnects); a permanent one fails at
+    once with the database's message and a hint."""
+    def give_up(exc: BaseException, verdict: Verdict, attempts: int) -> BaseException:
+        if not isinstance(exc, SourceError) and error_code(exc) is None and not verdict.transient:
+            return exc  # not a database error (disk full, a bad gate): as it is
+        tried = f"after {attempts} attempts" if attempts > 1 else "not retried"
+        return source.error(f"{first_line(exc)} ({verdict.reason}; {tried})", error_code(exc))
+
+    return Retrier(tuning.max_retries, tuning.retry_backoff_ms, log, lambda exc, _what: classify(exc), give_up)

@@ -1,0 +1,67 @@
+"""A config whose state store was filled by real materializations against PostgreSQL, for the CLI to read."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from rivet_dagster.assets.chunks import register_plan
+from rivet_dagster.cli.main import main
+from rivet_dagster.config import load_config
+from rivet_dagster.source.engines import SourceDatabase
+from rivet_dagster.state.store import StateStore
+from rivet_dagster_tests.conftest import materialize, run_sql, write_config
+
+EVENTS = ("CREATE TABLE cli_events AS SELECT g AS id, timestamp '2024-01-01' + g * interval '1 minute' AS updated_at "
+          "FROM generate_series(1, 300) g")
+ITEMS = "CREATE TABLE cli_items AS SELECT g AS id, 'item ' || g AS label FROM generate_series(1, 2500) g"
+NEWEST_EVENT = "2024-01-01T05:00:00.000000"
+
+
+def cli(capsys, *argv: str) -> tuple[int, str, str]:
+    """Run `rivet-dagster argv...` in process: exit code, stdout, stderr."""
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def exported(pg_url, tmp_path_factory) -> Path:
+    """rivet.yaml with four exports, run once each: cli_events (incremental, cursor at the newest row),
+    cli_notes (full), cli_items (chunked, 2 of 3 chunks done) and cli_broken (its query fails)."""
+    run_sql(pg_url, "DROP TABLE IF EXISTS cli_events", EVENTS, "DROP TABLE IF EXISTS cli_items", ITEMS)
+    directory = tmp_path_factory.mktemp("exported")
+    out = {"type": "local", "path": str(directory / "out")}
+    config = write_config(directory, {"type": "postgres", "url": pg_url}, [
+        {"name": "cli_events", "query": "SELECT * FROM cli_events", "mode": "incremental",
+         "cursor_column": "updated_at", "format": "parquet", "destination": out},
+        {"name": "cli_notes", "query": "SELECT id, label FROM cli_items WHERE id <= 10", "format": "csv",
+         "destination": out},
+        {"name": "cli_items", "query": "SELECT * FROM cli_items", "mode": "chunked", "chunk_column": "id",
+         "chunk_size": 1000, "chunk_checkpoint": True, "format": "parquet", "destination": out},
+        {"name": "cli_broken", "query": "SELECT * FROM cli_no_such_table", "format": "parquet", "destination": out},
+    ])
+    materialize(config, "cli_events")
+    materialize(config, "cli_notes")
+    assert not materialize(config, "cli_broken", raise_on_error=False).success
+    instance = dg.DagsterInstance.ephemeral()
+    loaded = load_config(config)
+    keys = register_plan(instance, loaded, loaded.export("cli_items"), SourceDatabase(loaded.source, loaded.base_dir),
+                         state_of(config))
+    for key in keys[:2]:
+        materialize(config, "cli_items", partition_key=key, instance=instance)
+    return config
+
+
+def state_of(config: Path) -> StateStore:
+    return StateStore(path=str(config.parent / ".rivet_state.db"))
+
+
+@pytest.fixture
+def exported_copy(exported, tmp_path) -> Path:
+    """A private copy of the exported config and its state store, for tests that change the state."""
+    directory = tmp_path / "copy"
+    shutil.copytree(exported.parent, directory)
+    return directory / exported.name
