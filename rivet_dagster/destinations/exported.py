@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-
-import pyarrow.dataset as ds
+from typing import TYPE_CHECKING
 
 from .base import Destination
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class ExportedFiles:
 
     def dataset(self) -> ds.Dataset:
         """Every committed file as one pyarrow dataset (for DuckDB, pandas, Polars ...)."""
+        import pyarrow.dataset as ds  # imported here: it costs every export process ~50 MB of memory otherwise
         formats = {manifest["format"] for manifest in self.manifests} or {"parquet"}
         paths = [self.destination.arrow_path(f["name"]) for manifest in self.manifests for f in manifest["files"]]
         filesystem = paths[0][0] if paths else self.destination.arrow_filesystem()[0]
