@@ -7,12 +7,13 @@ from collections.abc import Mapping
 import dagster as dg
 
 from .assets.partitions import partitions_for
-from .assets.factory import IO_MANAGER_KEYS, SOURCE_KEY, STATE_KEY, build_export_asset, source_group
+from .assets.factory import build_export_asset, source_group
 from .checks.asset_checks import build_export_checks
 from .config.loader import load_config
 from .config.models import RivetConfig
 from .destinations.io_managers import ExportIOManager
 from .notifications.slack import SlackNotifier
+from .resource_keys import IO_MANAGER_KEYS, NOTIFIER_KEY, SOURCE_KEY, STATE_KEY
 from .sensors.chunk_planner import build_chunk_planner_sensor
 from .sensors.failure_alerts import build_failure_alert_sensor
 from .sensors.new_rows import build_new_rows_sensor
@@ -20,7 +21,6 @@ from .source.engines import SourceDatabase
 from .state.store import StateStore
 
 STATE_FILE = ".rivet_state.db"
-NOTIFIER_KEY = "rivet_notifier"
 
 
 def build_definitions(config: RivetConfig | str | os.PathLike, params: Mapping[str, str] | None = None,

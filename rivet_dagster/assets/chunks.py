@@ -62,7 +62,7 @@ def fingerprint(config: RivetConfig, export: ExportConfig) -> str:
 def compute_plan(config: RivetConfig, export: ExportConfig, source: SourceDatabase) -> ChunkPlan:
     """Windows of `chunk_size` over [MIN, MAX] of the chunk column (or over 1..COUNT(*) with chunk_dense)."""
     tuning = config.tuning_for(export)
-    query = config.query_for(export).strip().rstrip(";").strip()
+    query = config.query_for(export)
     low, high = (fetch_value(source, plan, tuning)
                  for plan in queries.chunk_bounds(source, query, export.chunk_column, export.chunk_dense))
     ranges = []

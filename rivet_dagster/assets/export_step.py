@@ -32,12 +32,10 @@ DENSE_ROW_NUMBER = "_rivet_chunk_rn"
 
 
 def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDatabase, state: StateStore,
-                 run_id: str, log, staging: Path, params: dict[str, str] | None = None,
-                 partition_key: str | None = None,
+                 run_id: str, log, staging: Path, query: str, partition_key: str | None = None,
                  time_window: TimeWindow | None = None) -> StagedExport:
     started = time.monotonic()
     tuning = config.tuning_for(export)
-    query = config.query_for(export, params).strip().rstrip(";").strip()
     columns = describe(source, query, tuning)
     plan, pending = plan_read(export, source, state, query, columns, log, time_window, partition_key)
     exported_at = datetime.now(timezone.utc)

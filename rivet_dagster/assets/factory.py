@@ -9,7 +9,6 @@ from pathlib import Path
 import dagster as dg
 from sqlalchemy.engine import make_url
 
-from ..checks.asset_checks import SOURCE_KEY, STATE_KEY
 from ..checks.drift import describe as describe_drift, schema_drift
 from ..checks.quality import combined
 from ..config.models import ExportConfig, RivetConfig
@@ -17,13 +16,13 @@ from ..destinations import open_destination, staging
 from ..destinations.owners import owner_alive
 from ..destinations.io_managers import DESTINATION_METADATA, destination_metadata
 from ..destinations.publish import clean_up_interrupted, record_failure
+from ..resource_keys import IO_MANAGER_KEYS, SOURCE_KEY, STATE_KEY
 from ..source.errors import source_retrier
 from .export_step import stage_export
 from .chunks import pool_name
 from .partitions import backfill_policy_for, partitions_for
 
 QUALITY_CHECK = "quality"
-IO_MANAGER_KEYS = {kind: f"rivet_{kind}_io" for kind in ("local", "s3", "gcs", "stdout")}
 
 
 def source_group(config: RivetConfig) -> str:
@@ -80,7 +79,7 @@ def build_export_asset(config: RivetConfig, export: ExportConfig) -> dg.AssetsDe
         source = context.resources.rivet_source
         staged, key, started, retrier = [], keys[0], time.monotonic(), None
         try:
-            rivet.query_for(export, config.params)  # a ${KEY} no param or variable fills fails before anything
+            query = rivet.query_for(export, config.params)  # a ${KEY} nothing fills fails before anything else
             run_dir = _prepare(rivet, export, state, context)
             for key in keys:
                 started = time.monotonic()
@@ -88,7 +87,7 @@ def build_export_asset(config: RivetConfig, export: ExportConfig) -> dg.AssetsDe
                     state.chunk_started(export.name, key)
                 retrier = source_retrier(rivet.tuning_for(export), context.log, source)
                 staged.append(retrier.call(f"{export.name}: the export", lambda key=key: stage_export(
-                    rivet, export, source, state, context.run.run_id, context.log, run_dir, config.params,
+                    rivet, export, source, state, context.run.run_id, context.log, run_dir, query,
                     partition_key=key,
                     time_window=partitions.time_window_for_partition_key(key)
                     if isinstance(partitions, dg.TimeWindowPartitionsDefinition) else None)))

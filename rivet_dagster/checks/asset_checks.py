@@ -7,10 +7,9 @@ import dagster as dg
 from ..config.models import ExportConfig, RivetConfig
 from ..destinations import open_destination
 from ..destinations.exported import ExportedFiles
+from ..resource_keys import SOURCE_KEY, STATE_KEY
 from .reconcile import reconcile
 from .validate import validate
-
-SOURCE_KEY, STATE_KEY = "rivet_source", "rivet_state"
 
 
 def build_export_checks(config: RivetConfig, export: ExportConfig,

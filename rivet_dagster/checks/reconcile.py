@@ -18,7 +18,7 @@ from ..state.cursors import decode
 def reconcile(config: RivetConfig, export: ExportConfig, source: SourceDatabase, exported: ExportedFiles,
               partitions: dg.PartitionsDefinition | None, log) -> tuple[list[str], dict]:
     tuning = config.tuning_for(export)
-    query = config.query_for(export).strip().rstrip(";").strip()
+    query = config.query_for(export)
     columns = describe(source, query, tuning)
     mismatches, source_rows = [], 0
     for manifest in exported.manifests:

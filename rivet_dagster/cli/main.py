@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..source.engines import first_line
+from ..errors import first_line
 from . import check, doctor, init, metrics, run, state
 
 VERB_GROUPS = (run, state, metrics, doctor, init, check)

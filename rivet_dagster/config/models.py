@@ -315,14 +315,16 @@ class RivetConfig(Strict):
         return (self.base_dir / export.query_file).read_text()
 
     def query_for(self, export: ExportConfig, run_params: Mapping[str, str] | None = None) -> str:
-        """The SQL a run executes: `${KEY}` from the run's params, then build_definitions' params, then the
-        environment. A key none of them has fails before any query runs, naming the export's key and line."""
+        """The SQL a run executes, without a trailing `;` (it is wrapped as a subquery): `${KEY}` from the run's
+        params, then build_definitions' params, then the environment. A key none of them has fails before any
+        query runs, naming the export's key and line."""
         from .loader import line_for, substitute
         index = self.exports.index(export)
         key = ("exports", index, "query" if export.query is not None else "query_file")
         values = {**os.environ, **self.params, **(run_params or {})}
-        return substitute(self.query_template(export), values.get, self.config_file and Path(self.config_file),
-                          line_for(self.key_lines, key), f"exports[{index}].{key[2]}")
+        sql = substitute(self.query_template(export), values.get, self.config_file and Path(self.config_file),
+                         line_for(self.key_lines, key), f"exports[{index}].{key[2]}")
+        return sql.strip().rstrip(";").strip()
 
     def params_used(self, export: ExportConfig, run_params: Mapping[str, str] | None = None) -> dict[str, str]:
         """The `${KEY}`s of the export's query with the values a run gives them, secrets shown as ***."""

@@ -7,6 +7,7 @@ come from the store, never from our config, so they hold no credential.
 """
 from __future__ import annotations
 
+from ..errors import first_line
 from ..retries import Retrier, Verdict
 
 TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
@@ -68,8 +69,7 @@ def explain(exc: BaseException, destination: str, what: str) -> str:
         hint = PERMANENT_HINTS.get(code) or PERMANENT_HINTS.get(status)
         if hint:
             return f"{what} on {destination} failed: {hint} ({code or status})"
-    first_line = (str(exc).strip().splitlines() or [""])[0][:300]
-    return f"{what} on {destination} failed: {type(exc).__name__}: {first_line}"
+    return f"{what} on {destination} failed: {type(exc).__name__}: {first_line(exc)[:300]}"
 
 
 def store_retrier(destination: str, max_retries: int, backoff_ms: int, log) -> Retrier:

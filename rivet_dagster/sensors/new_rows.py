@@ -29,7 +29,7 @@ def build_new_rows_sensor(config: RivetConfig, export: ExportConfig) -> dg.Senso
     def new_rows(context: dg.SensorEvaluationContext, rivet_source: dg.ResourceParam[SourceDatabase],
                  rivet_state: StateStore):
         source, state = rivet_source, rivet_state
-        query = config.query_for(export).strip().rstrip(";").strip()
+        query = config.query_for(export)
         columns = describe(source, query, tuning) or []
         cast = next((c.db_type.split(" ")[0] for c in columns if c.name == export.cursor_column), None)
         after = state.cursor(export.name)

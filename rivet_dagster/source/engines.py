@@ -17,7 +17,8 @@ from sqlalchemy.pool import NullPool
 
 from ..config.models import SourceConfig
 from ..config.tuning import EffectiveTuning
-from .errors import SourceError, error_code, first_line  # noqa: F401 - SourceError is imported from here too
+from ..errors import first_line  # noqa: F401 - also imported from here
+from .errors import SourceError, error_code  # noqa: F401 - SourceError is imported from here too
 
 DRIVERS = {"postgres": "postgresql+psycopg", "mysql": "mysql+pymysql", "sqlite": "sqlite"}
 DEFAULT_PORTS = {"postgres": 5432, "mysql": 3306}

@@ -7,6 +7,7 @@ table or column, syntax, statement timeout (retrying a query that is too slow on
 Every retry reconnects: each attempt opens its own connections."""
 from __future__ import annotations
 
+from ..errors import first_line
 from ..retries import Retrier, Verdict
 
 class SourceError(RuntimeError):
@@ -16,10 +17,6 @@ class SourceError(RuntimeError):
     def __init__(self, message: str, code: str | None = None):
         super().__init__(message)
         self.code = code
-
-
-def first_line(exc: BaseException | None) -> str:
-    return str(exc).strip().splitlines()[0] if exc and str(exc).strip() else type(exc).__name__
 
 
 SETTLE_S = 15.0      # a server starting up, shutting down or out of connections needs time

@@ -182,7 +182,8 @@ def test_query_file_is_read_relative_to_the_config_file(tmp_path: Path):
     (tmp_path / "sql" / "users.sql").write_text("SELECT id FROM users\n")
     (tmp_path / "rivet.yaml").write_text(VALID.replace("query: SELECT * FROM users", "query_file: sql/users.sql"))
     config = load_config(tmp_path / "rivet.yaml")
-    assert config.query_for(config.exports[0]) == "SELECT id FROM users\n"
+    assert config.query_template(config.exports[0]) == "SELECT id FROM users\n"   # the file as written
+    assert config.query_for(config.exports[0]) == "SELECT id FROM users"          # the SQL a run wraps
 
 
 def test_broken_yaml_and_missing_files_are_reported_with_the_file():
