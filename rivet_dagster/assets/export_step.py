@@ -14,6 +14,7 @@ import pyarrow as pa
 from dagster import TimeWindow
 
 from ..config.models import ExportConfig, RivetConfig
+from ..destinations.manifest import manifest_name
 from ..destinations.staged import StagedExport
 from ..checks.quality import QualityGate
 from ..formats.meta_columns import meta_fields, with_meta_columns
@@ -70,13 +71,16 @@ def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDataba
     reached(Stage.STAGED)
     rows = sum(p.rows for p in parts)
     extracted_at = datetime.now(timezone.utc)
+    # Every materialization writes new names; what it supersedes (a partition's previous files, a crashed
+    # run's window) is removed only once its own manifest is written, so a committed file is never overwritten.
+    scope = f"_{file_key(partition_key)}" if partition_key is not None else ""
+    stem = f"{export.name}{scope}_{extracted_at:%Y%m%d_%H%M%S}_{run_id[:8]}"
     if pending is not None:
-        stem, replaces = pending.file_stem, pending.files
-    elif partition_key is not None:  # one file set per partition, replaced when it is materialized again
-        stem, replaces = f"{export.name}_{file_key(partition_key)}", tuple(state.partition_files(export.name,
-                                                                                                   partition_key))
+        replaces = (*pending.files, manifest_name(pending.file_stem))
+    elif partition_key is not None:
+        replaces = tuple(state.partition_objects(export.name, partition_key))
     else:
-        stem, replaces = f"{export.name}_{extracted_at:%Y%m%d_%H%M%S}_{run_id[:8]}", ()
+        replaces = ()
     window = None
     if pending is not None:
         window = pending

@@ -16,6 +16,7 @@ from ..destinations import open_destination, staging
 from ..destinations.owners import owner_alive
 from ..destinations.io_managers import DESTINATION_METADATA, destination_metadata
 from ..destinations.publish import clean_up_interrupted, record_failure
+from ..destinations.retry import store_retrier
 from ..resource_keys import IO_MANAGER_KEYS, SOURCE_KEY, STATE_KEY
 from ..source.errors import source_retrier
 from .export_step import stage_export
@@ -46,6 +47,11 @@ def code_version(config: RivetConfig, export: ExportConfig) -> str:
 class ExportRunConfig(dg.Config):
     """Run config of an export: values for the `${KEY}`s of its query (before build params and the env)."""
     params: dict[str, str] = {}
+
+    @staticmethod
+    def params_of(run: dg.DagsterRun, export_name: str) -> dict[str, str]:
+        """The params a run gave the export (for steps of the same run, such as its asset checks)."""
+        return ((run.run_config.get("ops") or {}).get(export_name, {}).get("config") or {}).get("params") or {}
 
 
 def build_export_asset(config: RivetConfig, export: ExportConfig) -> dg.AssetsDefinition:
@@ -155,7 +161,10 @@ def _prepare(config: RivetConfig, export: ExportConfig, state, context: dg.Asset
     destination.preflight()
     root = staging.staging_root(config, export)
     staging.sweep(root, export.name, still_working)
-    clean_up_interrupted(export.name, destination, state, still_working, context.log)
+    tuning = config.tuning_for(export)
+    clean_up_interrupted(export.name, destination, state, still_working,
+                         store_retrier(destination.describe(), tuning.max_retries, tuning.retry_backoff_ms,
+                                       context.log), context.log)
     return staging.run_dir(root, export.name, context.run.run_id)
 
 

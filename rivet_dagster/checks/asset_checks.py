@@ -1,9 +1,14 @@
-"""`validate: true` / `reconcile: true` as Dagster asset checks on the export's asset: they run after every
-materialization (in the same run) and on their own from the UI, over the latest committed materialization.
-A mismatch is an ERROR-severity failed check."""
+"""`validate` and `reconcile` as Dagster asset checks on every export's asset (validate: not for stdout).
+
+On their own (from the UI, a schedule or `dagster asset check`) they check what is committed now: every
+partition of a partitioned export, the latest run of another. In a run that also materializes the export they
+check what that run committed, and only when asked — `validate: true` / `reconcile: true` on the export, or
+the run tags `rivet/validate` / `rivet/reconcile` = `true` (what `rivet-dagster run --validate` sets);
+otherwise they yield nothing, which Dagster shows as skipped. A mismatch is an ERROR-severity failed check."""
 
 import dagster as dg
 
+from ..assets.factory import ExportRunConfig
 from ..config.models import ExportConfig, RivetConfig
 from ..destinations import open_destination
 from ..destinations.exported import ExportedFiles
@@ -11,42 +16,59 @@ from ..resource_keys import SOURCE_KEY, STATE_KEY
 from .reconcile import reconcile
 from .validate import validate
 
+VALIDATE_TAG, RECONCILE_TAG = "rivet/validate", "rivet/reconcile"
+
 
 def build_export_checks(config: RivetConfig, export: ExportConfig,
                         partitions: dg.PartitionsDefinition | None) -> list[dg.AssetChecksDefinition]:
-    checks = []
-    if export.validate_files:
-        @dg.asset_check(asset=export.name, name="validate", required_resource_keys={STATE_KEY},
-                        description="Re-reads the committed files at the destination and compares them with "
-                                    "their manifest (size, rows; sha256 for CSV).")
-        def validate_check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-            exported = _latest(export, context.resources.rivet_state)
-            return _result(*validate(exported)) if exported.manifests else _nothing_committed()
-        checks.append(validate_check)
-    if export.reconcile:
-        @dg.asset_check(asset=export.name, name="reconcile", required_resource_keys={SOURCE_KEY, STATE_KEY},
-                        description="Counts the source over exactly the exported scope and compares it with the "
-                                    "rows committed.")
-        def reconcile_check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-            exported = _latest(export, context.resources.rivet_state)
-            if not exported.manifests:
-                return _nothing_committed()
-            return _result(*reconcile(config, export, context.resources.rivet_source, exported, partitions,
-                                      context.log))
-        checks.append(reconcile_check)
+    checks = [_export_check(export, partitions, "reconcile", RECONCILE_TAG, export.reconcile, {SOURCE_KEY, STATE_KEY},
+                            "Counts the source over exactly the exported scope and compares it with the rows "
+                            "committed.",
+                            lambda context, exported: reconcile(
+                                config, export, context.resources.rivet_source, exported, partitions, context.log,
+                                ExportRunConfig.params_of(context.run, export.name)))]
+    if export.destination.type != "stdout":
+        checks.insert(0, _export_check(export, partitions, "validate", VALIDATE_TAG, export.validate_files, {STATE_KEY},
+                                       "Re-reads the committed files at the destination and compares them with "
+                                       "their manifest (size, rows; sha256 for CSV).",
+                                       lambda context, exported: validate(exported)))
     return checks
 
 
-def _latest(export: ExportConfig, state) -> ExportedFiles:
-    return ExportedFiles.read(export.name, open_destination(export.destination), state.manifest_uris(export.name))
+def _export_check(export: ExportConfig, partitions: dg.PartitionsDefinition | None, name: str, tag: str,
+                  always: bool, resource_keys: set[str], description: str, compare) -> dg.AssetChecksDefinition:
+    asset_key = dg.AssetKey(export.name)
+
+    # a multi-asset check only so that it may yield no result: a planned check without one shows as skipped
+    @dg.multi_asset_check(name=f"{export.name}_{name}", specs=[dg.AssetCheckSpec(name, asset=asset_key,
+                                                                                  description=description)],
+                          can_subset=True, required_resource_keys=resource_keys, description=description)
+    def export_check(context: dg.AssetCheckExecutionContext):
+        in_materialization = asset_key in context.job_def.asset_layer.executable_asset_keys
+        if in_materialization and not (always or context.run.tags.get(tag) == "true"):
+            return
+        exported = _committed(export, partitions, context.resources.rivet_state,
+                              context.run.run_id if in_materialization else None)
+        if not exported.manifests:
+            yield dg.AssetCheckResult(asset_key=asset_key, check_name=name, passed=in_materialization,
+                                      severity=dg.AssetCheckSeverity.WARN,
+                                      description="this run committed no files" if in_materialization
+                                      else "nothing has been committed yet")
+            return
+        mismatches, figures = compare(context, exported)
+        yield dg.AssetCheckResult(asset_key=asset_key, check_name=name, passed=not mismatches,
+                                  severity=dg.AssetCheckSeverity.ERROR,
+                                  metadata={**figures, "mismatches": dg.MetadataValue.json(mismatches)},
+                                  description="; ".join(mismatches[:5]) or None)
+
+    return export_check
 
 
-def _result(mismatches: list[str], figures: dict) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(passed=not mismatches, severity=dg.AssetCheckSeverity.ERROR,
-                               metadata={**figures, "mismatches": dg.MetadataValue.json(mismatches)},
-                               description="; ".join(mismatches[:5]) or None)
-
-
-def _nothing_committed() -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
-                               description="nothing has been committed yet")
+def _committed(export: ExportConfig, partitions: dg.PartitionsDefinition | None, state,
+               run_id: str | None) -> ExportedFiles:
+    """What one run committed, or (run_id None) what is committed now."""
+    if run_id is None and partitions is not None:
+        uris = state.manifest_uris(export.name, state.committed_partitions(export.name))
+    else:
+        uris = state.manifest_uris(export.name, run_id=run_id)
+    return ExportedFiles.read(export.name, open_destination(export.destination), uris)

@@ -16,9 +16,10 @@ from ..state.cursors import decode
 
 
 def reconcile(config: RivetConfig, export: ExportConfig, source: SourceDatabase, exported: ExportedFiles,
-              partitions: dg.PartitionsDefinition | None, log) -> tuple[list[str], dict]:
+              partitions: dg.PartitionsDefinition | None, log,
+              run_params: dict[str, str] | None = None) -> tuple[list[str], dict]:
     tuning = config.tuning_for(export)
-    query = config.query_for(export)
+    query = config.query_for(export, run_params)
     columns = describe(source, query, tuning)
     mismatches, source_rows = [], 0
     for manifest in exported.manifests:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
+import pyarrow as pa
 import pyarrow.csv as pv
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -46,5 +47,8 @@ def _csv_rows_and_sha256(filesystem: pafs.FileSystem, path: str) -> tuple[int, s
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     with filesystem.open_input_stream(path) as handle:
-        rows = sum(batch.num_rows for batch in pv.open_csv(handle))
+        header = pv.open_csv(handle).schema.names
+    text = pv.ConvertOptions(column_types={name: pa.string() for name in header})  # counting needs no type guesses
+    with filesystem.open_input_stream(path) as handle:
+        rows = sum(batch.num_rows for batch in pv.open_csv(handle, convert_options=text))
     return rows, digest.hexdigest()

@@ -16,6 +16,7 @@ import dagster as dg
 from ..assets.chunks import register_plan
 from ..assets.partitions import partitions_for
 from ..build import build_definitions
+from ..checks.asset_checks import RECONCILE_TAG, VALIDATE_TAG
 from ..config import load_config
 from ..errors import innermost_message
 from ..source.engines import SourceDatabase
@@ -53,21 +54,18 @@ def run_exports(args: argparse.Namespace) -> int:
     params = _params(args.param)
     config = load_config(args.config, params)
     exports = [named_export(config, name) for name in args.export] or config.exports
-    if args.validate or args.reconcile:
-        config = config.model_copy(update={"exports": [e.model_copy(update={
-            "validate_files": e.validate_files or (args.validate and e.destination.type != "stdout"),
-            "reconcile": e.reconcile or args.reconcile}) for e in config.exports]})
-        exports = [config.export(e.name) for e in exports]
+    tags = {"rivet/cli": "run", **({VALIDATE_TAG: "true"} if args.validate else {}),
+            **({RECONCILE_TAG: "true"} if args.reconcile else {})}
     defs = build_definitions(config, params)
     instance = _instance()
     state = StateStore(path=str(state_path(config)))
-    outcomes = [_run_one(config, export, defs, instance, state, params, args.resume) for export in exports]
+    outcomes = [_run_one(config, export, defs, instance, state, params, args.resume, tags) for export in exports]
     for outcome in outcomes:
         _print_summary(outcome, state)
     return max((o.code for o in outcomes), default=OK)
 
 
-def _run_one(config, export, defs, instance, state, params, resume) -> Outcome:
+def _run_one(config, export, defs, instance, state, params, resume, tags) -> Outcome:
     outcome = Outcome(export.name)
     partitions = partitions_for(export)
     if export.mode == "chunked":
@@ -82,7 +80,7 @@ def _run_one(config, export, defs, instance, state, params, resume) -> Outcome:
     for key in keys:
         result = dg.materialize([*defs.assets, *defs.asset_checks], resources=defs.resources, selection=selection,
                                 instance=instance, partition_key=key, raise_on_error=False,
-                                tags={"rivet/cli": "run"},
+                                tags=tags,
                                 run_config={"ops": {export.name: {"config": {"params": params}}}})
         outcome.run_ids.append(result.run_id)
         for evaluation in result.get_asset_check_evaluations():

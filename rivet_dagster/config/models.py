@@ -22,7 +22,7 @@ SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
-SECRET_NAME = re.compile(r"(?i)password|passwd|secret|token|credential|api_?key|private")
+SECRET_NAME = re.compile(r"(?i)pass|pwd|secret|token|credential|auth|api_?key|private|cert|session|cookie|signature")
 
 
 class Strict(BaseModel):

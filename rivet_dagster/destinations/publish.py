@@ -9,8 +9,8 @@ and the step can simply be rerun. A commit interrupted by a crash is cleaned up 
 written is complete, and is recorded from its manifest.
 
 A materialization can supersede files (`staged.replaces`): a re-materialized partition, or an incremental
-window repaired after a crash. New parts replace same-named files; parts no longer produced are removed, then
-forgotten, so the destination never keeps two copies of a window.
+window repaired after a crash. Its parts have new names, so a committed file is never overwritten; the
+superseded files and manifests are removed, then forgotten, once the new manifest is written and recorded.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import json
 import time
 from collections.abc import Callable
 
+from ..retries import Retrier
 from ..stages import Stage, reached
 from ..state.cursors import Window
 from ..state.store import FileRecord, MetricRecord, StateStore
@@ -55,12 +56,8 @@ def publish(staged: StagedExport, destination: Destination, state: StateStore, l
             compression=staged.compression, checksum=f"sha256:{part.sha256}")
             for name, uri, part in zip(names, staged.uris, staged.parts)], staged.manifest_uri)
         reached(Stage.RECORDED)
-        stale = sorted(set(staged.replaces) - set(names))
-        if manifest is not None and not staged.parts:
-            stale.append(manifest)  # a partition re-materialized empty keeps no manifest of its old files
-        for name in stale:  # removed first, forgotten after: a crash between the two is repaired by a rerun
-            retrier.call(f"removal of {name}", lambda name=name: destination.remove(name))
-        state.forget_files(staged.export_name, stale)
+        _remove_superseded(staged.export_name, sorted(set(staged.replaces) - set(names)), destination, state,
+                           retrier)
         if window is not None:
             state.close_window(staged.export_name, window.up_to)
             reached(Stage.CURSOR)
@@ -90,13 +87,14 @@ def publish(staged: StagedExport, destination: Destination, state: StateStore, l
 
 
 def clean_up_interrupted(export_name: str, destination: Destination, state: StateStore,
-                         still_working: Callable[[str, str | None], bool], log) -> None:
+                         still_working: Callable[[str, str | None], bool], retrier: Retrier, log) -> None:
     """Finish what crashed commits of this export left: before this run stages anything."""
     for commit in state.pending_commits(export_name):
         if still_working(commit["run_id"], commit["owner"]):
             continue
         manifest = commit["manifest_name"]
-        document = json.loads(destination.read_bytes(manifest)) if manifest and destination.exists(manifest) else None
+        document = json.loads(retrier.call(f"read of {manifest}", lambda: destination.read_bytes(manifest))) \
+            if manifest and retrier.call(f"lookup of {manifest}", lambda: destination.exists(manifest)) else None
         if document is not None and document["run_id"] == commit["run_id"]:  # not an older run's same-named one
             state.record_files(export_name, commit["run_id"], commit["file_stem"], [FileRecord(
                 run_id=document["run_id"], export_name=export_name, partition_key=document["partition"],
@@ -105,15 +103,28 @@ def clean_up_interrupted(export_name: str, destination: Destination, state: Stat
                 for f in document["files"]], destination.uri(manifest))
             log.warning(f"{export_name}: run {commit['run_id']} crashed after writing its manifest; its files are "
                         f"complete and are now recorded ({len(document['files'])} file(s))")
+            if document["partition"] is not None:  # it supersedes what the partition held before
+                current = {f["name"] for f in document["files"]} | {manifest}
+                _remove_superseded(export_name, [n for n in state.partition_objects(export_name, document["partition"])
+                                                 if n not in current], destination, state, retrier)
             continue
         recorded = state.recorded_names(export_name, commit["files"])
         unrecorded = [name for name in commit["files"] if name not in recorded]
         for name in unrecorded:
-            destination.remove(name)
+            retrier.call(f"removal of {name}", lambda name=name: destination.remove(name))
         state.forget_commit(export_name, commit["run_id"], commit["file_stem"])
         if unrecorded:
             log.warning(f"{export_name}: removed {len(unrecorded)} file(s) that run {commit['run_id']} uploaded "
                         f"without a manifest before it stopped")
+
+
+def _remove_superseded(export_name: str, names: list[str], destination: Destination, state: StateStore,
+                       retrier: Retrier) -> None:
+    """Removed first, forgotten after: a crash between the two is repaired when the scope is exported again,
+    and until then readers take only the latest manifest of a partition."""
+    for name in names:
+        retrier.call(f"removal of {name}", lambda name=name: destination.remove(name))
+    state.forget_files(export_name, names)
 
 
 def record_failure(state: StateStore, export_name: str, run_id: str, mode: str, fmt: str, profile: str,

@@ -29,6 +29,7 @@ class S3Destination(Destination):
     def __init__(self, config: DestinationConfig):
         self.config = config
         self.bucket = config.bucket
+        self._cut_short: set[str] = set()
 
     def describe(self) -> str:
         return f"S3({self.bucket})"
@@ -60,7 +61,15 @@ class S3Destination(Destination):
                           aws_access_key_id=key_id, aws_secret_access_key=secret).get_client()
 
     def commit(self, staged_file: Path, name: str) -> str:
-        self.client.upload_file(str(staged_file), self.bucket, self.key(name), Config=MULTIPART)
+        key = self.key(name)
+        try:
+            self.client.upload_file(str(staged_file), self.bucket, key, Config=MULTIPART)
+        except BaseException:
+            self._cut_short.add(key)  # the transfer aborts a failed upload, unless the store was unreachable
+            raise
+        if key in self._cut_short:    # this retry went through: abort what the failed attempts left
+            self._abort_unfinished(key)
+            self._cut_short.discard(key)
         return self.uri(name)
 
     def write_bytes(self, name: str, data: bytes) -> str:
@@ -75,12 +84,14 @@ class S3Destination(Destination):
         return any(item["Key"] == self.key(name) for item in listing.get("Contents", []))
 
     def remove(self, name: str) -> None:
-        key = self.key(name)
+        self._abort_unfinished(self.key(name))
+        self.client.delete_object(Bucket=self.bucket, Key=self.key(name))
+
+    def _abort_unfinished(self, key: str) -> None:
         uploads = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=key).get("Uploads", [])
         for upload in uploads:
             if upload["Key"] == key:
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload["UploadId"])
-        self.client.delete_object(Bucket=self.bucket, Key=key)
 
     def arrow_filesystem(self) -> tuple[pafs.FileSystem, str]:
         key_id, secret = self._credentials()

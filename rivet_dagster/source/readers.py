@@ -9,6 +9,7 @@ Each read is one streamed statement. `statement_timeout_s` keeps Rivet's meaning
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pyarrow as pa
@@ -115,11 +116,15 @@ def _mysql_batches(source, query, columns, rows, tuning) -> Iterator[pa.RecordBa
     except (KeyboardInterrupt, SystemExit, GeneratorExit, ValueError, SourceError):
         raise
     except BaseException as exc:  # connectorx reports server errors as Rust panics (BaseException)
-        raise source.error(f"the export query failed on {source.display_url}: {_connectorx_error(exc)}") from None
+        message = _connectorx_error(exc)
+        number = re.match(r"ERROR (\d+)", message)
+        raise source.error(f"the export query failed on {source.display_url}: {message}",
+                           number.group(1) if number else None) from None
 
 
 def _connectorx_error(exc: BaseException) -> str:
-    """The server's own message out of connectorx's wrapping (`... MySqlError { ERROR 1969 (70100): ... }`)."""
+    """The server's own message out of connectorx's wrapping (`... MySqlError { ERROR 1969 (70100): ... }`);
+    its error number classifies it (transient or permanent) better than its text."""
     text = first_line(exc)
     return text.rsplit("MySqlError {", 1)[-1].split("}")[0].strip() if "MySqlError {" in text else text
 

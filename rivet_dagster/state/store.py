@@ -275,11 +275,19 @@ class StateStore(dg.ConfigurableResource):
         return [dict(r) for r in rows]
 
     def partition_files(self, export_name: str, partition_key: str) -> list[str]:
-        """The files now recorded for one partition (what re-materializing it replaces)."""
+        """The files now recorded for one partition."""
+        return [r["file_name"] for r in self._partition_rows(export_name, partition_key)]
+
+    def partition_objects(self, export_name: str, partition_key: str) -> list[str]:
+        """The partition's files and their manifests: what materializing it again supersedes."""
+        rows = self._partition_rows(export_name, partition_key)
+        manifests = [r["manifest_uri"].rsplit("/", 1)[-1] for r in rows if r["manifest_uri"]]
+        return list(dict.fromkeys([r["file_name"] for r in rows] + manifests))
+
+    def _partition_rows(self, export_name: str, partition_key: str) -> list[sqlite3.Row]:
         with self.connect() as conn:
-            rows = conn.execute("SELECT file_name FROM file_manifest WHERE export_name = ? AND partition_key = ? "
-                                "ORDER BY id", (export_name, partition_key)).fetchall()
-        return [r["file_name"] for r in rows]
+            return conn.execute("SELECT file_name, manifest_uri FROM file_manifest WHERE export_name = ? AND "
+                                "partition_key = ? ORDER BY id", (export_name, partition_key)).fetchall()
 
     def latest_run_files(self, export_name: str) -> list[dict]:
         """The files of the export's most recent committed run (what a downstream asset should read)."""
@@ -288,16 +296,27 @@ class StateStore(dg.ConfigurableResource):
                                (export_name,)).fetchone()
         return self.files_of_run(export_name, row["run_id"]) if row else []
 
-    def manifest_uris(self, export_name: str, partition_keys: list[str] | None = None) -> list[str]:
-        """The manifests of the latest committed run, or of the given partitions, oldest first."""
+    def manifest_uris(self, export_name: str, partition_keys: list[str] | None = None,
+                      run_id: str | None = None) -> list[str]:
+        """The manifests of one run (by default the latest committed), or the latest of each given partition
+        (a crash can leave a superseded one recorded until the partition is materialized again), oldest first."""
         if partition_keys is None:
-            files = self.latest_run_files(export_name)
+            files = self.files_of_run(export_name, run_id) if run_id else self.latest_run_files(export_name)
         else:
             with self.connect() as conn:
-                files = [dict(r) for r in conn.execute(
-                    "SELECT manifest_uri FROM file_manifest WHERE export_name = ? AND partition_key IN "
-                    "(SELECT value FROM json_each(?)) ORDER BY id", (export_name, json.dumps(partition_keys)))]
+                rows = conn.execute(
+                    "SELECT partition_key, run_id, manifest_uri FROM file_manifest WHERE export_name = ? AND "
+                    "partition_key IN (SELECT value FROM json_each(?)) ORDER BY id",
+                    (export_name, json.dumps(partition_keys))).fetchall()
+            latest = {r["partition_key"]: r["run_id"] for r in rows}
+            files = [r for r in rows if r["run_id"] == latest[r["partition_key"]]]
         return list(dict.fromkeys(f["manifest_uri"] for f in files if f["manifest_uri"]))
+
+    def committed_partitions(self, export_name: str) -> list[str]:
+        with self.connect() as conn:
+            rows = conn.execute("SELECT DISTINCT partition_key FROM file_manifest WHERE export_name = ? AND "
+                                "partition_key IS NOT NULL ORDER BY partition_key", (export_name,)).fetchall()
+        return [r["partition_key"] for r in rows]
 
     def _recent(self, table: str, export_name: str | None, last: int) -> list[dict]:
         where, args = ("WHERE export_name = ?", (export_name,)) if export_name else ("", ())

@@ -63,7 +63,7 @@ def test_each_chunk_exports_exactly_its_range_and_checkpoints_it(items, tmp_path
     for key in KEYS:
         materialize(config, partition_key=key, instance=instance)
     for key, (low, high) in zip(KEYS, [(1, 10000), (10001, 20000), (20001, 25000)]):
-        assert ids_of([export_dir / f"items_{key}.parquet"]) == list(range(low, high + 1))
+        assert ids_of(list(export_dir.glob(f"items_{key}_*.parquet"))) == list(range(low, high + 1))
     tasks = state.chunk_tasks("items")
     assert [(t["status"], t["attempts"], t["rows_written"]) for t in tasks] == [
         ("completed", 1, 10000), ("completed", 1, 10000), ("completed", 1, 5000)]
@@ -79,7 +79,10 @@ def test_materializing_a_chunk_again_replaces_its_files(pg_url, tmp_path, export
     first = sorted(export_dir.glob("*.parquet"))
     assert len(first) > 1                                               # every rotated part is delivered
     materialize(config, partition_key=KEYS[0], instance=instance)
-    assert sorted(export_dir.glob("*.parquet")) == first and ids_of(first) == list(range(1, 10001))
+    again = sorted(export_dir.glob("*.parquet"))
+    assert len(again) == len(first) and not set(again) & set(first)     # new names; the superseded set is gone
+    assert ids_of(again) == list(range(1, 10001))
+    assert [m.name for m in export_dir.glob("_*_manifest.json")] == [f"_{again[0].name.rsplit('_part', 1)[0]}_manifest.json"]
 
 
 def test_a_changed_plan_is_refused_until_it_is_reset(pg_url, tmp_path, export_dir):
@@ -103,7 +106,7 @@ def test_dense_chunks_cut_row_numbers_in_column_order(pg_url, tmp_path, export_d
     assert added == [chunk_key(1, 100), chunk_key(101, 200), chunk_key(201, 300)]
     for key in added:
         materialize(config, partition_key=key, instance=instance)
-    tables = [pq.read_table(export_dir / f"items_{key}.parquet") for key in added]
+    tables = [pq.read_table(*export_dir.glob(f"items_{key}_*.parquet")) for key in added]
     assert all(t.schema.names == ["id", "label", "odd"] for t in tables)   # no row-number column
     with sql_engine(pg_url).connect() as conn:   # the database's own order of the chunk column
         ranked = conn.exec_driver_sql("SELECT label FROM items WHERE id <= 300 ORDER BY label").scalars().all()

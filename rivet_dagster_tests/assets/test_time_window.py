@@ -1,6 +1,10 @@
-"""Time-window exports: one partition per window, bound [start, end), one replaceable file set per window."""
+"""Time-window exports: one partition per window, bound [start, end), one file set per window, superseded by
+the next materialization of the window only once that one is complete."""
 import datetime as dt
+import json
 import signal
+from pathlib import Path
+from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 import pyarrow.parquet as pq
@@ -38,6 +42,16 @@ def expected_ids(start: dt.datetime, end: dt.datetime) -> list[int]:
     return [g for g in range(1, 193) if start <= first + (g - 1) * dt.timedelta(minutes=30) < end]
 
 
+def window_file(out, key: str):
+    """The one file a window's materialization wrote: `ticks_<window>_<UTC time>_<run id>.parquet`."""
+    [path] = out.glob(f"ticks_{key}_*.parquet")
+    return path
+
+
+def window_keys(out) -> list[str]:
+    return sorted(p.name.split("_")[1] for p in out.glob("ticks_*.parquet"))
+
+
 def ids_in(path) -> list[int]:
     return sorted(pq.read_table(path)["id"].to_pylist())
 
@@ -47,7 +61,7 @@ def test_a_partition_exports_exactly_its_window_as_instants(pg_ticks, tmp_path, 
                            partitioning={"granularity": "daily", "start": "2024-01-01", "timezone": "Europe/Berlin"})
     materialize(config, partition_key="2024-01-02")
     [path] = export_dir.glob("ticks_*.parquet")
-    assert path.name == "ticks_2024-01-02.parquet"
+    assert path == window_file(export_dir, "2024-01-02")
     assert ids_in(path) == expected_ids(dt.datetime(2024, 1, 2, tzinfo=BERLIN), dt.datetime(2024, 1, 3, tzinfo=BERLIN))
 
 
@@ -58,7 +72,7 @@ def test_naive_and_unix_columns_use_wall_clock_and_epoch_bounds(pg_ticks, tmp_pa
                            partitioning={"granularity": "hourly", "start": "2024-01-01-00:00"}, **extra)
     materialize(config, partition_key="2024-01-01-05:00")
     [path] = export_dir.glob("ticks_*.parquet")
-    assert path.name == "ticks_2024-01-01-0500.parquet"
+    assert path == window_file(export_dir, "2024-01-01-0500")
     assert ids_in(path) == expected_ids(dt.datetime(2024, 1, 1, 5, tzinfo=dt.timezone.utc),
                                         dt.datetime(2024, 1, 1, 6, tzinfo=dt.timezone.utc))
 
@@ -81,11 +95,10 @@ def test_materializing_a_window_again_replaces_its_files(pg_ticks, tmp_path, exp
 def test_a_range_run_writes_one_file_set_per_window(pg_ticks, tmp_path, export_dir):
     config = window_config(tmp_path, pg_ticks, export_dir, partitioning={"start": "2024-01-01"})
     result = materialize(config, tags=RANGE)
-    assert sorted(p.name for p in export_dir.glob("*.parquet")) == [
-        "ticks_2024-01-01.parquet", "ticks_2024-01-02.parquet", "ticks_2024-01-03.parquet"]
+    assert window_keys(export_dir) == ["2024-01-01", "2024-01-02", "2024-01-03"]
     for day in (1, 2, 3):
         start = dt.datetime(2024, 1, day, tzinfo=dt.timezone.utc)
-        assert ids_in(export_dir / f"ticks_2024-01-0{day}.parquet") == expected_ids(start, start + dt.timedelta(days=1))
+        assert ids_in(window_file(export_dir, f"2024-01-0{day}")) == expected_ids(start, start + dt.timedelta(days=1))
     assert sorted(e.partition for e in result.get_asset_materialization_events()) == [
         "2024-01-01", "2024-01-02", "2024-01-03"]
 
@@ -101,7 +114,7 @@ def test_mariadb_datetime_windows_are_wall_clock(mariadb_url, tmp_path, export_d
     first = dt.datetime(2023, 12, 31, 20)
     wall = [g for g in range(1, 193) if dt.datetime(2024, 1, 2) <= first + (g - 1) * dt.timedelta(minutes=30)
             < dt.datetime(2024, 1, 3)]
-    assert ids_in(export_dir / "ticks_2024-01-02.parquet") == wall
+    assert ids_in(window_file(export_dir, "2024-01-02")) == wall
 
 
 def test_without_partitioning_days_window_is_rivets_trailing_window(pg_url, tmp_path, export_dir):
@@ -120,8 +133,7 @@ def test_the_cli_materializes_one_window_or_a_range(pg_ticks, tmp_path, export_d
     assert one.returncode == 0, one.stderr[-2000:]
     several = materialize_cli(config, tmp_path / "home", "ticks", extra=("--partition-range", "2024-01-01...2024-01-03"))
     assert several.returncode == 0, several.stderr[-2000:]
-    assert sorted(p.name for p in export_dir.glob("*.parquet")) == [
-        "ticks_2024-01-01.parquet", "ticks_2024-01-02.parquet", "ticks_2024-01-03.parquet"]
+    assert window_keys(export_dir) == ["2024-01-01", "2024-01-02", "2024-01-03"]
 
 
 def test_each_partitioned_export_gets_a_schedule_for_closed_windows(pg_ticks, tmp_path, export_dir):
@@ -157,3 +169,29 @@ def test_a_sigkill_in_a_window_is_repaired_by_materializing_it_again(pg_ticks, t
     assert ids == expected_ids(start, start + dt.timedelta(days=1))       # the window exactly once
     state = StateStore(path=str(tmp_path / ".rivet_state.db"))
     assert sorted(state.partition_files("ticks", "2024-01-02")) == sorted(p.name for p in export_dir.glob("*.parquet"))
+
+
+@pytest.mark.parametrize("stage", ["committed", "manifest"])
+def test_a_crash_while_a_window_is_exported_again_never_touches_its_committed_files(pg_ticks, tmp_path, export_dir,
+                                                                                    stage):
+    config = window_config(tmp_path, pg_ticks, export_dir, partitioning={"start": "2024-01-01"},
+                           max_file_size="1KB", tuning={"batch_size": 10})
+    home, window = tmp_path / "home", ("--partition", "2024-01-02")
+    assert materialize_cli(config, home, "ticks", extra=window).returncode == 0
+    committed = {path.name: path.read_bytes() for path in export_dir.glob("ticks_*.parquet")}
+    run_sql(pg_ticks, "UPDATE ticks SET epoch = -epoch")                    # the window's data changes
+    crashed = materialize_cli(config, home, "ticks", crash_at=stage, extra=window)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
+    assert {name: (export_dir / name).read_bytes() for name in committed} == committed   # never overwritten
+
+    # the export's next run finishes the crashed commit (its manifest was written) or removes its parts
+    assert materialize_cli(config, home, "ticks", extra=("--partition", "2024-01-03")).returncode == 0
+    [manifest_uri] = StateStore(path=str(tmp_path / ".rivet_state.db")).manifest_uris("ticks", ["2024-01-02"])
+    manifest = json.loads(Path(urlparse(manifest_uri).path).read_text())
+    listed = sorted(f["name"] for f in manifest["files"])
+    assert sorted(p.name for p in export_dir.glob("ticks_2024-01-02*.parquet")) == listed   # nothing else left
+    epochs = [e for name in listed for e in pq.read_table(export_dir / name)["epoch"].to_pylist()]
+    assert all(e < 0 for e in epochs) if stage == "manifest" else all(e > 0 for e in epochs)
+    start = dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc)
+    assert sorted(i for name in listed for i in ids_in(export_dir / name)) == expected_ids(
+        start, start + dt.timedelta(days=1))

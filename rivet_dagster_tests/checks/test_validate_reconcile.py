@@ -1,7 +1,9 @@
 """`validate` re-reads what was committed; `reconcile` counts the source over exactly the exported scope. Both
-run with every materialization of an export that asks, and on their own; a mismatch is an ERROR failed check."""
+exist for every export: they run with every materialization of an export that asks (or of a run tagged so),
+and on their own over everything committed; a mismatch is an ERROR failed check."""
 import dagster as dg
 import pytest
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from rivet_dagster.assets.chunks import register_plan
 from rivet_dagster.config import load_config
@@ -46,22 +48,58 @@ def test_both_checks_pass_after_each_materialization(ledger, tmp_path, export_di
     config = ledger_config(tmp_path, ledger, export_dir, max_file_size="4KB", tuning={"batch_size": 250},
                            **MODES[mode])
     instance = dg.DagsterInstance.ephemeral()
-    key = None
+    keys = [None]
     if mode == "chunked":
         loaded = load_config(config)
-        key = register_plan(instance, loaded, loaded.exports[0], SourceDatabase(loaded.source, loaded.base_dir),
-                            StateStore(path=str(tmp_path / ".rivet_state.db")))[1]
+        keys = register_plan(instance, loaded, loaded.exports[0], SourceDatabase(loaded.source, loaded.base_dir),
+                             StateStore(path=str(tmp_path / ".rivet_state.db")))
     if mode == "incremental":
         materialize(config, instance=instance)
         run_sql(ledger[1], "INSERT INTO ledger SELECT id + 3000, note FROM ledger WHERE id <= 500")
-    checks = checks_of(materialize(config, instance=instance, partition_key=key))
+    result = materialize(config, instance=instance, partition_key=keys[-1])
+    checks = checks_of(result)
     assert checks["validate"].passed and checks["reconcile"].passed
     assert checks["validate"].severity == dg.AssetCheckSeverity.ERROR
-    committed = {"full": 3000, "incremental": 500, "chunked": 1000}[mode]       # the latest scope only
+    committed = {"full": 3000, "incremental": 500, "chunked": 1000}[mode]       # what this run committed
     assert checks["reconcile"].metadata["source_rows"].value == committed
     assert checks["validate"].metadata["rows_read"].value == committed
-    latest_files = StateStore(path=str(tmp_path / ".rivet_state.db")).latest_run_files("ledger")
-    assert checks["validate"].metadata["files_checked"].value == len(latest_files)  # every part is re-read
+    run_files = StateStore(path=str(tmp_path / ".rivet_state.db")).files_of_run("ledger", result.run_id)
+    assert checks["validate"].metadata["files_checked"].value == len(run_files)   # every part is re-read
+
+    for key in keys[:-1]:
+        materialize(config, instance=instance, partition_key=key)
+    checks = checks_of(run_checks(config, instance))           # on its own: every partition committed now
+    assert checks["validate"].passed and checks["reconcile"].passed
+    assert checks["reconcile"].metadata["source_rows"].value == (3000 if mode == "chunked" else committed)
+
+
+def test_checks_of_an_export_that_does_not_ask_are_skipped_in_its_runs_and_run_on_their_own(ledger, tmp_path,
+                                                                                          export_dir):
+    engine, url = ledger
+    config = write_config(tmp_path, {"type": engine, "url": url}, [{
+        "name": "ledger", "query": "SELECT * FROM ledger", "format": "parquet",
+        "destination": {"type": "local", "path": str(export_dir)}}])
+    instance = dg.DagsterInstance.ephemeral()
+    result = materialize(config, instance=instance)
+    assert result.success and checks_of(result) == {}
+    for name in ("validate", "reconcile"):        # planned without a result: the UI shows them as skipped
+        [record] = instance.event_log_storage.get_asset_check_execution_history(
+            dg.AssetCheckKey(dg.AssetKey("ledger"), name), limit=1)
+        assert record.run_id == result.run_id and record.status == AssetCheckExecutionRecordStatus.PLANNED
+
+    tagged = checks_of(materialize(config, instance=instance, tags={"rivet/validate": "true"}))
+    assert list(tagged) == ["validate"] and tagged["validate"].passed
+
+    alone = checks_of(run_checks(config, instance))
+    assert alone["validate"].passed and alone["reconcile"].passed
+    assert alone["reconcile"].metadata["source_rows"].value == 3000
+
+
+def test_reconcile_counts_with_the_params_of_the_run(ledger, tmp_path, export_dir):
+    config = ledger_config(tmp_path, ledger, export_dir, query="SELECT * FROM ledger WHERE id <= ${MAX_ID}")
+    result = materialize(config, run_config={"ops": {"ledger": {"config": {"params": {"MAX_ID": "1200"}}}}})
+    check = checks_of(result)["reconcile"]
+    assert check.passed and check.metadata["source_rows"].value == 1200
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
@@ -88,3 +126,15 @@ def test_reconcile_fails_when_the_source_changed_in_the_exported_scope(ledger, t
     check = checks_of(run_checks(config, instance))["reconcile"]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
     assert "source has 2990 rows in scope, 3000 were committed" in check.metadata["mismatches"].value[0]
+
+
+def test_validate_counts_csv_rows_whatever_their_values_look_like(pg_url, tmp_path, export_dir):
+    """The first MB of `late` is empty, then text: a reader that guessed types from the first block would fail."""
+    run_sql(pg_url, "DROP TABLE IF EXISTS sparse_notes",
+            "CREATE TABLE sparse_notes AS SELECT g AS id, repeat('x', 60) AS pad, "
+            "CASE WHEN g > 39000 THEN 'hello' END AS late FROM generate_series(1, 40000) g")
+    config = write_config(tmp_path, {"type": "postgres", "url": pg_url}, [{
+        "name": "sparse_notes", "query": "SELECT * FROM sparse_notes", "format": "csv", "validate": True,
+        "destination": {"type": "local", "path": str(export_dir)}}])
+    check = checks_of(materialize(config))["validate"]
+    assert check.passed and check.metadata["rows_read"].value == 40000

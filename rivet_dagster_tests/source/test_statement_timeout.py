@@ -6,6 +6,7 @@ import pytest
 
 from rivet_dagster.config.models import SourceConfig
 from rivet_dagster.config.tuning import merge_tuning
+from rivet_dagster.source.errors import classify
 from rivet_dagster.source.engines import SourceDatabase, SourceError
 from rivet_dagster.source import queries
 from rivet_dagster.source.readers import describe, stream
@@ -34,9 +35,10 @@ def test_mariadb_limits_the_streamed_statement_with_max_statement_time(mariadb_u
     stall = "SELECT SLEEP(30) AS x"
     columns = [SourceColumn("x", "int", pa.int64())]  # describing SLEEP() would run it: MariaDB evaluates it
     started = time.monotonic()
-    with pytest.raises(SourceError, match=r"ERROR 1969 .*max_statement_time exceeded"):
+    with pytest.raises(SourceError, match=r"ERROR 1969 .*max_statement_time exceeded") as failure:
         list(stream(source, queries.full(stall), columns, merge_tuning({"profile": "fast", "statement_timeout_s": 1}, None)))
     assert time.monotonic() - started < 10
+    assert failure.value.code == "1969" and not classify(failure.value).transient  # by number: not retried
 
 
 @pytest.mark.parametrize("engine", ["postgres", "mysql"])
