@@ -20,7 +20,7 @@ from ..checks.quality import QualityGate
 from ..formats.meta_columns import meta_fields, with_meta_columns
 from ..formats.parts import PartWriter
 from .partitions import file_key
-from .read_plans import HighWater, plan_read
+from .read_plans import HighWater, plan_read, trailing_window
 from ..source.engines import SourceDatabase
 from ..source.readers import describe, stream
 from ..source.types import schema_of
@@ -38,6 +38,8 @@ def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDataba
     started = time.monotonic()
     tuning = config.tuning_for(export)
     columns = describe(source, query, tuning)
+    if export.mode == "time_window" and time_window is None:
+        time_window = trailing_window(export)
     plan, pending = plan_read(export, source, state, query, columns, log, time_window, partition_key)
     exported_at = datetime.now(timezone.utc)
     schema = _output_schema(schema_of(columns) if columns is not None else None, export)
@@ -97,7 +99,7 @@ def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDataba
         tuning_profile=tuning.profile_label, extracted_at=extracted_at,
         extract_seconds=time.monotonic() - started, peak_rss_mb=peak_rss_mb(), staging_dir=staging,
         max_retries=tuning.max_retries, retry_backoff_ms=tuning.retry_backoff_ms, cursor_column=export.cursor_column,
-        file_stem=stem, window=window,
+        file_stem=stem, window=window, time_window=time_window,
         replaces=replaces, partition_key=partition_key, checkpoint=export.mode == "chunked" and export.chunk_checkpoint,
         quality=gate.evaluate() if gate is not None else None)
 

@@ -28,7 +28,7 @@ def plan_read(export: ExportConfig, source: SourceDatabase, state: StateStore, q
                              export.chunk_dense), None
     if export.mode == "time_window":
         column = query_column(export, columns, "time_column")
-        start, end = _window_bounds(export, column, time_window)
+        start, end = _window_bounds(export, column, time_window or trailing_window(export))
         return queries.time_window(source, query, export.time_column, bind_type(column), start, end), None
     if export.mode != "incremental":
         return queries.full(query), None
@@ -59,16 +59,17 @@ def bind_type(column: SourceColumn | None) -> str | None:
     return column.db_type.split(" ")[0] if column is not None else None
 
 
-def _window_bounds(export: ExportConfig, column: SourceColumn | None, window: TimeWindow | None):
-    """[start, end) of this run. A partition's window is in the partitions' time zone; without partitions,
-    Rivet's trailing window starts at UTC midnight `days_window` days ago and has no end. Instants are bound
-    for time-zone-aware columns, wall-clock times for naive ones, epoch seconds for `time_column_type: unix`."""
-    if window is not None:
-        start, end = window.start, window.end
-    else:
-        start = (datetime.now(timezone.utc) - timedelta(days=export.days_window)).replace(
-            hour=0, minute=0, second=0, microsecond=0)
-        end = None
+def trailing_window(export: ExportConfig) -> TimeWindow:
+    """Without partitions, Rivet's trailing window: from UTC midnight `days_window` days ago, with no end."""
+    start = (datetime.now(timezone.utc) - timedelta(days=export.days_window)).replace(
+        hour=0, minute=0, second=0, microsecond=0)
+    return TimeWindow(start, None)
+
+
+def _window_bounds(export: ExportConfig, column: SourceColumn | None, window: TimeWindow):
+    """[start, end) of this run (a partition's window is in the partitions' time zone). Instants are bound for
+    time-zone-aware columns, wall-clock times for naive ones, epoch seconds for `time_column_type: unix`."""
+    start, end = window.start, window.end
     if export.time_column_type == "unix":
         return int(start.timestamp()), (int(end.timestamp()) if end else None)
     if column is not None and pa.types.is_timestamp(column.arrow_type) and column.arrow_type.tz:

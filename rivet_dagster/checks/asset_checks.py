@@ -25,7 +25,7 @@ def build_export_checks(config: RivetConfig, export: ExportConfig,
                             "Counts the source over exactly the exported scope and compares it with the rows "
                             "committed.",
                             lambda context, exported: reconcile(
-                                config, export, context.resources.rivet_source, exported, partitions, context.log,
+                                config, export, context.resources.rivet_source, exported, context.log,
                                 ExportRunConfig.params_of(context.run, export.name)))]
     if export.destination.type != "stdout":
         checks.insert(0, _export_check(export, partitions, "validate", VALIDATE_TAG, export.validate_files, {STATE_KEY},

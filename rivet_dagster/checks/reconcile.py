@@ -4,26 +4,24 @@ from __future__ import annotations
 
 import json
 
-import dagster as dg
-
 from ..assets.read_plans import bind_type, plan_read, query_column
 from ..config.models import ExportConfig, RivetConfig
 from ..destinations.exported import ExportedFiles
+from ..destinations.manifest import time_window_of
 from ..source import queries
 from ..source.engines import SourceDatabase
 from ..source.readers import describe, fetch_value
 from ..state.cursors import decode
 
 
-def reconcile(config: RivetConfig, export: ExportConfig, source: SourceDatabase, exported: ExportedFiles,
-              partitions: dg.PartitionsDefinition | None, log,
+def reconcile(config: RivetConfig, export: ExportConfig, source: SourceDatabase, exported: ExportedFiles, log,
               run_params: dict[str, str] | None = None) -> tuple[list[str], dict]:
     tuning = config.tuning_for(export)
     query = config.query_for(export, run_params)
     columns = describe(source, query, tuning)
     mismatches, source_rows = [], 0
     for manifest in exported.manifests:
-        plan = _scope(export, source, query, columns, manifest, partitions, log)
+        plan = _scope(export, source, query, columns, manifest, log)
         count = int(fetch_value(source, queries.ReadPlan(f"SELECT COUNT(*) FROM ({plan.sql}) AS _rivet_scope",
                                                          plan.params, plan.param_types), tuning))
         source_rows += count
@@ -34,7 +32,7 @@ def reconcile(config: RivetConfig, export: ExportConfig, source: SourceDatabase,
                         "scopes": len(exported.manifests)}
 
 
-def _scope(export, source, query, columns, manifest, partitions, log) -> queries.ReadPlan:
+def _scope(export, source, query, columns, manifest, log) -> queries.ReadPlan:
     window = manifest.get("cursor_window")
     if export.mode == "incremental":
         typed = window["typed"]
@@ -42,8 +40,5 @@ def _scope(export, source, query, columns, manifest, partitions, log) -> queries
         return queries.incremental(source, query, export.cursor_column,
                                    bind_type(query_column(export, columns, "cursor_column")), after,
                                    decode(json.dumps(typed["up_to"])))
-    key = manifest["partition"]
-    time_window = partitions.time_window_for_partition_key(key) \
-        if isinstance(partitions, dg.TimeWindowPartitionsDefinition) else None
-    plan, _ = plan_read(export, source, None, query, columns, log, time_window, key)
+    plan, _ = plan_read(export, source, None, query, columns, log, time_window_of(manifest), manifest["partition"])
     return plan

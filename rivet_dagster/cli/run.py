@@ -7,6 +7,7 @@ Exit codes, as Rivet: 0 ok, 1 failure, 3 integrity (a quality, validate or recon
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from ..assets.partitions import partitions_for
 from ..build import build_definitions
 from ..checks.asset_checks import RECONCILE_TAG, VALIDATE_TAG
 from ..config import load_config
-from ..errors import innermost_message
+from ..errors import export_message, first_line
 from ..source.engines import SourceDatabase
 from ..state.store import StateStore
 from .common import add_config_argument, named_export, state_path
@@ -26,6 +27,7 @@ from .metrics import seconds
 
 OK, FAILED, INTEGRITY, DRIFT = 0, 1, 3, 4
 INTEGRITY_CHECKS = ("quality", "validate", "reconcile")
+JOB_NAME = "rivet_cli_run"
 
 
 def register(subparsers) -> None:
@@ -59,13 +61,46 @@ def run_exports(args: argparse.Namespace) -> int:
     defs = build_definitions(config, params)
     instance = _instance()
     state = StateStore(path=str(state_path(config)))
-    outcomes = [_run_one(config, export, defs, instance, state, params, args.resume, tags) for export in exports]
+    outcomes = [_run_one(config, export, defs, instance, state, params, args.resume, tags, args.debug)
+                for export in exports]
     for outcome in outcomes:
         _print_summary(outcome, state)
     return max((o.code for o in outcomes), default=OK)
 
 
-def _run_one(config, export, defs, instance, state, params, resume, tags) -> Outcome:
+class _BriefFormatter(logging.Formatter):
+    """`HH:MM:SS LEVEL step: message`, one line each; a failed step adds its error's first line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        meta = getattr(record, "dagster_meta", {})
+        message = first_line(meta.get("orig_message") or record.getMessage())
+        event = meta.get("dagster_event")
+        error = getattr(event.event_specific_data, "error", None) if event is not None else None
+        if error is not None and event.is_step_failure:
+            message += f" {first_line(export_message(error))}"
+        return f"{self.formatTime(record, '%H:%M:%S')} {record.levelname:<7} {meta.get('step_key') or 'run'}: {message}"
+
+
+@dg.logger(description="one line per message, INFO and above, on standard error (`run` without --debug)")
+def _brief_console(_init_context) -> logging.Logger:
+    logger = logging.Logger("rivet-dagster", level=logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_BriefFormatter())
+    logger.addHandler(handler)
+    return logger
+
+
+def _export_job(defs: dg.Definitions, export, debug: bool) -> dg.JobDefinition:
+    """The export and its checks as one in-process job; without --debug its log is one line per message."""
+    selection = dg.AssetSelection.assets(export.name) | dg.AssetSelection.checks_for_assets(export.name)
+    job_defs = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, resources=defs.resources,
+                              jobs=[dg.define_asset_job(JOB_NAME, selection=selection,
+                                                        partitions_def=partitions_for(export))],
+                              loggers=None if debug else {"console": _brief_console})
+    return job_defs.resolve_job_def(JOB_NAME)
+
+
+def _run_one(config, export, defs, instance, state, params, resume, tags, debug) -> Outcome:
     outcome = Outcome(export.name)
     partitions = partitions_for(export)
     if export.mode == "chunked":
@@ -76,19 +111,18 @@ def _run_one(config, export, defs, instance, state, params, resume, tags) -> Out
         keys = [partitions.get_last_partition_key()]
     else:
         keys = [None]
-    selection = dg.AssetSelection.assets(export.name) | dg.AssetSelection.checks_for_assets(export.name)
+    job = _export_job(defs, export, debug)
     for key in keys:
-        result = dg.materialize([*defs.assets, *defs.asset_checks], resources=defs.resources, selection=selection,
-                                instance=instance, partition_key=key, raise_on_error=False,
-                                tags=tags,
-                                run_config={"ops": {export.name: {"config": {"params": params}}}})
+        result = job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False, tags=tags,
+                                        run_config={"ops": {export.name: {"config": {"params": params}}},
+                                                    "loggers": {"console": {}}})
         outcome.run_ids.append(result.run_id)
         for evaluation in result.get_asset_check_evaluations():
             outcome.checks[evaluation.check_name] = outcome.checks.get(evaluation.check_name, True) and \
                 evaluation.passed
         if not result.success:
             failures = result.get_step_failure_events()
-            outcome.error = innermost_message(failures[0].event_specific_data.error) if failures else "the run failed"
+            outcome.error = export_message(failures[0].event_specific_data.error) if failures else "the run failed"
             outcome.code = max(outcome.code, DRIFT if "on_schema_drift: fail" in outcome.error else FAILED)
     if any(not outcome.checks.get(name, True) for name in INTEGRITY_CHECKS):
         outcome.code = max(outcome.code, INTEGRITY) if outcome.code != DRIFT else DRIFT
@@ -113,11 +147,11 @@ def _print_summary(outcome: Outcome, state: StateStore) -> None:
              ("quality", check("quality")), ("validated", check("validate")), ("reconcile", check("reconcile")),
              ("schema", "DRIFT" if outcome.code == DRIFT else
               "changed" if any(m["schema_changed"] for m in metrics) else "unchanged")]
-    print(f"Export: {outcome.export}")
+    print(f"Export: {outcome.export}", file=sys.stderr)  # as Rivet: standard output may carry a stdout export
     for label, value in lines:
-        print(f"  {label + ':':<11}{value}")
+        print(f"  {label + ':':<11}{value}", file=sys.stderr)
     if outcome.error:
-        print(f"  {'error:':<11}{outcome.error.splitlines()[0]}")
+        print(f"  {'error:':<11}{first_line(outcome.error)}", file=sys.stderr)
 
 
 def _params(pairs: list[str]) -> dict[str, str]:

@@ -227,9 +227,11 @@ class ExportConfig(Strict):
             self.max_file_size_bytes  # noqa: B018 - validates the size string
         if self.destination.type == "stdout" and self.validate_files:
             raise KeyedError("validate", "stdout keeps no files to validate")
-        if self.destination.type == "stdout" and (self.mode == "chunked" or self.max_file_size is not None):
+        if self.destination.type == "stdout" and (self.mode == "chunked" or self.max_file_size is not None
+                                                  or self.partitioning is not None):
             raise KeyedError("destination.type", "stdout has no commit boundary between files: it cannot be "
-                                                 "used with mode: chunked or max_file_size")
+                                                 "used with mode: chunked, max_file_size or partitioning (a "
+                                                 "backfill would concatenate windows)")
         return self
 
     @property

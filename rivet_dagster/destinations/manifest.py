@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
+from dagster import TimeWindow
+
 from ..state.cursors import display, encode
 from .staged import StagedExport
 
@@ -36,4 +38,16 @@ def manifest_document(staged: StagedExport, uris: list[str]) -> bytes:
             "up_to": display(window.up_to),
             "typed": {"after": None if window.after is None else json.loads(encode(window.after)),
                       "up_to": json.loads(encode(window.up_to))}},
+        "time_window": None if staged.time_window is None else {
+            "start": staged.time_window.start.isoformat(),
+            "end": staged.time_window.end.isoformat() if staged.time_window.end else None},
     }, indent=2).encode()
+
+
+def time_window_of(document: dict) -> TimeWindow | None:
+    """The [start, end) a time_window manifest's files hold (end None: Rivet's open trailing window)."""
+    bounds = document.get("time_window")
+    if not bounds:
+        return None
+    return TimeWindow(datetime.fromisoformat(bounds["start"]),
+                      datetime.fromisoformat(bounds["end"]) if bounds["end"] else None)

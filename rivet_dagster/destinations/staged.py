@@ -6,6 +6,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
+from dagster import TimeWindow
 
 from ..checks.quality import QualityResult
 from ..config.models import DestinationConfig
@@ -35,8 +36,9 @@ class StagedExport:
     retry_backoff_ms: int = 0
     cursor_column: str | None = None
     quality: QualityResult | None = None  # the `quality:` gates on what was staged, judged before the commit
-    file_stem: str = ""              # `<export>_<UTC timestamp>_<run id[:8]>`, or `<export>_<partition>`
+    file_stem: str = ""              # `<export>[_<partition>]_<UTC timestamp>_<run id[:8]>`
     window: Window | None = None     # incremental: the cursor window (after, up_to] these files hold
+    time_window: TimeWindow | None = None  # time_window: [start, end) these files hold (end None: open)
     replaces: tuple[str, ...] = ()   # committed files this materialization supersedes (same window / partition)
     partition_key: str | None = None
     checkpoint: bool = False         # chunked with chunk_checkpoint: mark the chunk completed after the manifest

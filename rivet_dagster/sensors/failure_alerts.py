@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from ..config.models import RivetConfig
-from ..errors import innermost_message
+from ..errors import export_message
 from ..notifications.slack import SlackNotifier
 
 
@@ -19,7 +19,7 @@ def build_failure_alert_sensor(config: RivetConfig) -> dg.RunFailureSensorDefini
         run = context.dagster_run
         failed = _failed_exports(context, exports)
         step_errors = [event.event_specific_data.error for event in context.get_step_failure_events()]
-        error = innermost_message(step_errors[0]) if step_errors and step_errors[0] else context.failure_event.message
+        error = export_message(step_errors[0]) if step_errors and step_errors[0] else context.failure_event.message
         thread = notifier.notify("failure", ", ".join(failed), run.run_id, "failed", error=error, log=context.log)
         if thread is not None:
             thread.join(timeout=15)  # the sensor's tick waits for its post, bounded

@@ -138,3 +138,21 @@ def test_validate_counts_csv_rows_whatever_their_values_look_like(pg_url, tmp_pa
         "destination": {"type": "local", "path": str(export_dir)}}])
     check = checks_of(materialize(config))["validate"]
     assert check.passed and check.metadata["rows_read"].value == 40000
+
+
+def test_reconcile_counts_a_time_window_over_the_bounds_it_was_exported_with(pg_url, tmp_path, export_dir):
+    run_sql(pg_url, "DROP TABLE IF EXISTS readings",
+            "CREATE TABLE readings AS SELECT g AS id, now() - g * interval '1 hour' AS at FROM generate_series(1, 200) g")
+    config = write_config(tmp_path, {"type": "postgres", "url": pg_url}, [{
+        "name": "readings", "query": "SELECT * FROM readings", "format": "parquet", "mode": "time_window",
+        "time_column": "at", "days_window": 1, "reconcile": True,
+        "destination": {"type": "local", "path": str(export_dir)}}])
+    check = checks_of(materialize(config))["reconcile"]
+    exported = check.metadata["source_rows"].value
+    assert check.passed and 0 < exported < 200
+
+    # a wider trailing window now would count more rows: the manifest's recorded bounds are what is counted
+    config.write_text(config.read_text().replace("days_window: 1", "days_window: 5"))
+    alone = materialize(config, selection=dg.AssetSelection.checks_for_assets("readings"))
+    check = checks_of(alone)["reconcile"]
+    assert check.passed and check.metadata["source_rows"].value == exported

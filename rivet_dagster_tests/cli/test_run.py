@@ -29,8 +29,9 @@ def config_with(tmp_path, url, *exports):
                         [{"format": "parquet", "destination": out, **export} for export in exports])
 
 
-def summary(out: str, export: str) -> dict[str, str]:
-    block = out.split(f"Export: {export}\n", 1)[1].split("Export: ", 1)[0]
+def summary(err: str, export: str) -> dict[str, str]:
+    """Rivet's summary block of one export, from standard error (standard output may carry a stdout export)."""
+    block = err.split(f"Export: {export}\n", 1)[1].split("Export: ", 1)[0]
     return {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in block.strip().splitlines())}
 
 
@@ -41,28 +42,28 @@ def test_run_materializes_every_mode_in_the_instance_and_prints_the_summary(run_
         {"name": "new_rows", "query": "SELECT * FROM run_src", "mode": "incremental", "cursor_column": "id"},
         {"name": "chunks", "query": "SELECT * FROM run_src", "mode": "chunked", "chunk_column": "id",
          "chunk_size": 1000, "chunk_checkpoint": True})
-    code, out, _ = cli(capsys, "run", "-c", config, "--validate", "--reconcile")
-    assert code == 0, out
+    code, _, err = cli(capsys, "run", "-c", config, "--validate", "--reconcile")
+    assert code == 0, err
     for export in ("full_rows", "new_rows"):
-        printed = summary(out, export)
+        printed = summary(err, export)
         assert {key: printed[key] for key in ("status", "rows", "files", "quality", "validated", "reconcile",
                                               "schema")} == {
             "status": "success", "rows": "2,500", "files": "1", "quality": "-", "validated": "pass",
             "reconcile": "pass", "schema": "unchanged"}
         assert printed["peak RSS"].endswith(" MB") and printed["duration"] != "0ms"
-    chunks = summary(out, "chunks")
+    chunks = summary(err, "chunks")
     assert chunks["rows"] == "2,500" and chunks["files"] == "3" and len(chunks["run"].split(", ")) == 3
     runs = dg.DagsterInstance.from_config(str(home)).get_runs()
     assert len(runs) == 5 and all(r.tags.get("rivet/cli") == "run" for r in runs)   # visible in the UI
 
-    code, out, _ = cli(capsys, "run", "-c", config, "--export", "chunks", "--resume")
-    assert code == 0 and summary(out, "chunks")["run"] == "" and summary(out, "chunks")["rows"] == "0"
+    code, _, err = cli(capsys, "run", "-c", config, "--export", "chunks", "--resume")
+    assert code == 0 and summary(err, "chunks")["run"] == "" and summary(err, "chunks")["rows"] == "0"
 
 
 def test_params_fill_the_query(run_src, tmp_path, home, capsys):
     config = config_with(tmp_path, run_src, {"name": "some", "query": "SELECT * FROM run_src WHERE id <= ${MAX_ID}"})
-    code, out, _ = cli(capsys, "run", "-c", config, "--param", "MAX_ID=42")
-    assert code == 0 and summary(out, "some")["rows"] == "42"
+    code, _, err = cli(capsys, "run", "-c", config, "--param", "MAX_ID=42")
+    assert code == 0 and summary(err, "some")["rows"] == "42"
 
 
 @pytest.mark.parametrize("export, code, line", [
@@ -71,8 +72,10 @@ def test_params_fill_the_query(run_src, tmp_path, home, capsys):
 ])
 def test_failures_exit_with_rivets_codes(run_src, tmp_path, home, capsys, export, code, line):
     config = config_with(tmp_path, run_src, {"name": "bad", **export})
-    exit_code, out, _ = cli(capsys, "run", "-c", config)
-    assert exit_code == code and summary(out, "bad")["status"] == "failed" and line in summary(out, "bad")["error"]
+    exit_code, _, err = cli(capsys, "run", "-c", config)
+    assert exit_code == code and summary(err, "bad")["status"] == "failed" and line in summary(err, "bad")["error"]
+    assert "Traceback" not in err and "Stack Trace" not in err      # the log is one line a message
+    assert f"bad: Execution of step \"bad\" failed. " in err                # with the step's error
 
 
 def test_schema_drift_with_fail_exits_4(run_src, tmp_path, home, capsys):
@@ -80,5 +83,5 @@ def test_schema_drift_with_fail_exits_4(run_src, tmp_path, home, capsys):
                                              "on_schema_drift": "fail"})
     assert cli(capsys, "run", "-c", config)[0] == 0
     config.write_text(config.read_text().replace("SELECT * FROM run_src", "SELECT id FROM run_src"))
-    code, out, _ = cli(capsys, "run", "-c", config)
-    assert code == 4 and summary(out, "drifty")["schema"] == "DRIFT"
+    code, _, err = cli(capsys, "run", "-c", config)
+    assert code == 4 and summary(err, "drifty")["schema"] == "DRIFT"
