@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
 from ..config import ExportConfig, RivetConfig
+from ..errors import first_line
 from ..source.engines import SourceDatabase
-from .common import CliError, add_config_argument, config_from, named_export
+from .common import CliError, add_config_argument, add_param_argument, config_from, named_export
 
-SMALL_TABLE = 1_000_000     # a full scan is fine below this
-HUGE_TABLE = 10_000_000     # a ranged mode without an index is unsafe above this
-BALANCED_LIMIT = 50_000_000  # the balanced profile is enough below this
+# Rivet's thresholds (rows, from the planner's estimate)
+SMALL_TABLE = 1_000_000       # an unindexed read is merely DEGRADED up to this; `fast` with an index
+LARGE_TABLE = 10_000_000      # an indexed range read stays EFFICIENT up to this; `balanced` with an index
+HUGE_TABLE = 50_000_000       # an unindexed range read becomes UNSAFE above this
+TINY_TABLE = 100_000          # without an index, `balanced` (or `safe` with parallel chunks) up to this
+PARALLEL_LOAD = 5_000_000     # parallel chunks over this many rows load the source
+SPARSE_DENSITY, SPARSE_WINDOWS = 0.1, 10
 RANGE_COLUMN = {"incremental": "cursor_column", "chunked": "chunk_column", "time_window": "time_column"}
 
 
@@ -41,20 +47,30 @@ def register(subparsers) -> None:
                                                "tuning. Reads no rows except MIN/MAX/COUNT for chunked exports.")
     add_config_argument(parser)
     parser.add_argument("--export", help="only this export")
+    add_param_argument(parser)
     parser.set_defaults(handler=run_check)
 
 
 def run_check(args: argparse.Namespace) -> int:
+    """Every export is reported; one whose query the source rejects gets an `error:` line (exit 1)."""
     config = config_from(args)
     exports = [named_export(config, args.export)] if args.export else config.exports
     source = SourceDatabase(config.source, config.base_dir)
     if source.kind == "sqlite":
         raise CliError("check reads PostgreSQL and MySQL/MariaDB query plans; SQLite sources are not supported")
+    failed = 0
     for i, export in enumerate(exports):
         if i:
             print()
-        print_report(export, plan_export(config, source, export))
-    return 0
+        try:
+            plan = plan_export(config, source, export)
+        except Exception as exc:
+            print(f"Export:       {export.name}")
+            print(f"error: {first_line(exc)}", file=sys.stderr)
+            failed += 1
+            continue
+        print_report(export, plan)
+    return 1 if failed else 0
 
 
 def plan_export(config: RivetConfig, source: SourceDatabase, export: ExportConfig) -> Plan:
@@ -128,26 +144,31 @@ def strategy(export: ExportConfig) -> str:
 
 
 def verdict(export: ExportConfig, plan: Plan) -> str:
-    """An index on the mode's column makes a ranged read cheap whatever the size; without one, each run scans
-    the table, which is fine while it is small and unsafe (long scans, lock and replica pressure) when huge."""
-    if export.mode == "full":
-        return "ACCEPTABLE"
+    """Rivet's rating by (index, range column, rows): an index on the column a ranged mode reads by keeps each
+    run cheap; without one every run scans the whole query, tolerable while small, unsafe when huge."""
+    ranged = range_column(export) is not None
     if plan.index:
-        return "EFFICIENT"
-    if plan.rows < SMALL_TABLE:
-        return "ACCEPTABLE"
-    return "UNSAFE" if plan.rows > HUGE_TABLE else "DEGRADED"
+        if plan.rows > LARGE_TABLE:
+            return "ACCEPTABLE" if ranged else "DEGRADED"
+        return "EFFICIENT" if ranged else "ACCEPTABLE"
+    if plan.rows <= SMALL_TABLE or (ranged and plan.rows <= HUGE_TABLE):
+        return "DEGRADED"
+    return "UNSAFE"
 
 
-def profile(rows: int) -> str:
-    return "fast" if rows < SMALL_TABLE else "balanced" if rows < BALANCED_LIMIT else "safe"
+def profile(export: ExportConfig, plan: Plan) -> str:
+    if plan.index:
+        return "fast" if plan.rows <= SMALL_TABLE else "balanced" if plan.rows <= LARGE_TABLE else "safe"
+    if plan.rows <= TINY_TABLE:
+        return "safe" if export.parallel > 1 else "balanced"
+    return "balanced" if plan.rows <= SMALL_TABLE else "safe"
 
 
 def parallel(plan: Plan) -> tuple[int, str]:
     """Rivet's rule: parallel chunks pay off on big tables, but not when each chunk scans the whole table."""
     if plan.rows < 50_000:
         return 1, "small table: one chunk at a time finishes quickly"
-    if not plan.index and plan.rows > 5_000_000:
+    if not plan.index and plan.rows > PARALLEL_LOAD:
         return 1, "no index: every chunk scans the whole table"
     if not plan.index:
         return 2, "no index: keep concurrent scans few"
@@ -166,9 +187,13 @@ def warnings(export: ExportConfig, plan: Plan) -> list[str]:
         out.append("chunk_dense numbers the rows of the whole query with ROW_NUMBER() for every chunk")
     if plan.chunk_range and plan.chunk_range[2]:
         low, high, count = plan.chunk_range
-        if high - low + 1 > 2 * count:
-            out.append(f"sparse chunk range: {column} spans {low}..{high} ({high - low + 1} values) for {count} "
-                       "rows, so many chunks are nearly empty (chunk_dense: true cuts by row number)")
+        span = high - low + 1
+        if count / span < SPARSE_DENSITY and -(-span // export.chunk_size) > SPARSE_WINDOWS:
+            out.append(f"sparse chunk range: {column} spans {low}..{high} ({span} values) for {count} rows, so "
+                       "most chunks are nearly empty (chunk_dense: true cuts by row number)")
+    if export.mode == "chunked" and export.parallel > 1 and plan.rows > PARALLEL_LOAD:
+        out.append(f"parallel: {export.parallel} on {approximate(plan.rows)} rows: concurrent chunk reads "
+                   "load the source; watch its I/O and replicas")
     return out
 
 
@@ -182,7 +207,7 @@ def print_report(export: ExportConfig, plan: Plan) -> None:
     column = range_column(export)
     print(f"Scan type:    {scan_type(column, plan)}")
     print(f"Verdict:      {verdict(export, plan)}")
-    print(f"Recommended:  tuning.profile: {profile(plan.rows)}")
+    print(f"Recommended:  tuning.profile: {profile(export, plan)}")
     if export.mode == "chunked":
         count, reason = parallel(plan)
         print(f"Recommended:  parallel: {count} ({reason})")

@@ -17,8 +17,24 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--config", default="rivet.yaml", help="the rivet.yaml (default: ./rivet.yaml)")
 
 
+def add_param_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="a value for ${KEY} in the config and queries (repeatable)")
+
+
+def params_from(args: argparse.Namespace) -> dict[str, str]:
+    """`--param KEY=VALUE` pairs (split on the first `=`; the last one for a key wins)."""
+    params = {}
+    for pair in getattr(args, "param", []):
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise CliError(f"--param '{pair}' is not KEY=VALUE")
+        params[key.strip()] = value
+    return params
+
+
 def config_from(args: argparse.Namespace) -> RivetConfig:
-    return load_config(args.config)
+    return load_config(args.config, params_from(args))
 
 
 def state_path(config: RivetConfig) -> Path:

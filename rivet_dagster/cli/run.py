@@ -22,7 +22,7 @@ from ..config import load_config
 from ..errors import export_message, first_line
 from ..source.engines import SourceDatabase
 from ..state.store import StateStore
-from .common import add_config_argument, named_export, state_path
+from .common import add_config_argument, add_param_argument, named_export, params_from, state_path
 from .metrics import seconds
 
 OK, FAILED, INTEGRITY, DRIFT = 0, 1, 3, 4
@@ -38,8 +38,7 @@ def register(subparsers) -> None:
     parser.add_argument("--validate", action="store_true", help="re-read the committed files (the validate check)")
     parser.add_argument("--reconcile", action="store_true", help="count the source over the exported scope")
     parser.add_argument("--resume", action="store_true", help="chunked: only chunks not completed yet")
-    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                        help="a value for ${KEY} in the config and queries (repeatable)")
+    add_param_argument(parser)
     parser.set_defaults(handler=run_exports)
 
 
@@ -53,7 +52,7 @@ class Outcome:
 
 
 def run_exports(args: argparse.Namespace) -> int:
-    params = _params(args.param)
+    params = params_from(args)
     config = load_config(args.config, params)
     exports = [named_export(config, name) for name in args.export] or config.exports
     tags = {"rivet/cli": "run", **({VALIDATE_TAG: "true"} if args.validate else {}),
@@ -152,16 +151,6 @@ def _print_summary(outcome: Outcome, state: StateStore) -> None:
         print(f"  {label + ':':<11}{value}", file=sys.stderr)
     if outcome.error:
         print(f"  {'error:':<11}{first_line(outcome.error)}", file=sys.stderr)
-
-
-def _params(pairs: list[str]) -> dict[str, str]:
-    params = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--param '{pair}' is not KEY=VALUE")
-        params[key.strip()] = value
-    return params
 
 
 def _instance() -> dg.DagsterInstance:
