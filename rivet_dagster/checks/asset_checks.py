@@ -12,7 +12,7 @@ from ..assets.factory import ExportRunConfig
 from ..config.models import ExportConfig, RivetConfig
 from ..destinations import open_destination
 from ..destinations.exported import ExportedFiles
-from ..resource_keys import SOURCE_KEY, STATE_KEY
+from ..resource_keys import NOTIFIER_KEY, SOURCE_KEY, STATE_KEY
 from .reconcile import reconcile
 from .validate import validate
 
@@ -42,7 +42,7 @@ def _export_check(export: ExportConfig, partitions: dg.PartitionsDefinition | No
     # a multi-asset check only so that it may yield no result: a planned check without one shows as skipped
     @dg.multi_asset_check(name=f"{export.name}_{name}", specs=[dg.AssetCheckSpec(name, asset=asset_key,
                                                                                   description=description)],
-                          can_subset=True, required_resource_keys=resource_keys, description=description)
+                          can_subset=True, required_resource_keys={*resource_keys, NOTIFIER_KEY}, description=description)
     def export_check(context: dg.AssetCheckExecutionContext):
         in_materialization = asset_key in context.job_def.asset_layer.executable_asset_keys
         if in_materialization and not (always or context.run.tags.get(tag) == "true"):
@@ -56,6 +56,11 @@ def _export_check(export: ExportConfig, partitions: dg.PartitionsDefinition | No
                                       else "nothing has been committed yet")
             return
         mismatches, figures = compare(context, exported)
+        if in_materialization and name == "validate":   # Rivet's `validated` column of the run's metric
+            context.resources.rivet_state.set_validated(export.name, context.run.run_id, not mismatches)
+        if mismatches:  # the export succeeded but what it committed does not hold up: a degraded run
+            context.resources.rivet_notifier.notify("degraded", export.name, context.run.run_id, "check failed",
+                                                    detail=f"{name} failed: {mismatches[0]}", log=context.log)
         yield dg.AssetCheckResult(asset_key=asset_key, check_name=name, passed=not mismatches,
                                   severity=dg.AssetCheckSeverity.ERROR,
                                   metadata={**figures, "mismatches": dg.MetadataValue.json(mismatches)},

@@ -1,4 +1,5 @@
-"""`metrics`: the recorded runs of each export (status, rows, files, bytes, duration, retries, error)."""
+"""`metrics`: the recorded runs of each export (status, rows, files, bytes, duration, peak RSS, retries,
+validated, schema change, error), as Rivet's."""
 from __future__ import annotations
 
 import argparse
@@ -28,9 +29,12 @@ def show_metrics(args: argparse.Namespace) -> int:
     elif not rows:
         print("No metrics recorded yet.")
     else:
-        print_table(["RUN AT", "EXPORT", "STATUS", "ROWS", "FILES", "BYTES", "DURATION", "RETRIES", "ERROR"],
+        print_table(["RUN AT", "EXPORT", "STATUS", "ROWS", "FILES", "BYTES", "DURATION", "RSS", "RETRIES",
+                     "VALIDATED", "SCHEMA", "ERROR"],
                     [[r["run_at"], r["export_name"], r["status"], r["total_rows"], r["files_produced"],
-                      r["bytes_written"], seconds(r["duration_ms"]), r["retries"], first_line(r["error_message"])]
+                      r["bytes_written"], seconds(r["duration_ms"]), f"{r['peak_rss_mb'] or 0}MB", r["retries"],
+                      {None: "-", 1: "pass", 0: "FAIL"}[r["validated"]], "CHANGED" if r["schema_changed"] else "ok",
+                      first_line(r["error_message"])]
                      for r in rows])
     return 0
 

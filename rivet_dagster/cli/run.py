@@ -20,6 +20,8 @@ from ..build import build_definitions
 from ..checks.asset_checks import RECONCILE_TAG, VALIDATE_TAG
 from ..config import load_config
 from ..errors import export_message, first_line
+from ..resource_keys import NOTIFIER_KEY
+from ..sensors.failure_alerts import CLI_TAG, post_failure
 from ..source.engines import SourceDatabase
 from ..state.store import StateStore
 from .common import add_config_argument, add_param_argument, named_export, params_from, state_path
@@ -55,7 +57,7 @@ def run_exports(args: argparse.Namespace) -> int:
     params = params_from(args)
     config = load_config(args.config, params)
     exports = [named_export(config, name) for name in args.export] or config.exports
-    tags = {"rivet/cli": "run", **({VALIDATE_TAG: "true"} if args.validate else {}),
+    tags = {CLI_TAG: "run", **({VALIDATE_TAG: "true"} if args.validate else {}),
             **({RECONCILE_TAG: "true"} if args.reconcile else {})}
     defs = build_definitions(config, params)
     instance = _instance()
@@ -122,6 +124,8 @@ def _run_one(config, export, defs, instance, state, params, resume, tags, debug)
         if not result.success:
             failures = result.get_step_failure_events()
             outcome.error = export_message(failures[0].event_specific_data.error) if failures else "the run failed"
+            # what the failure sensor does for the runs a daemon sees
+            post_failure(defs.resources[NOTIFIER_KEY], instance, result.run_id, export.name, outcome.error)
             outcome.code = max(outcome.code, DRIFT if "on_schema_drift: fail" in outcome.error else FAILED)
     if any(not outcome.checks.get(name, True) for name in INTEGRITY_CHECKS):
         outcome.code = max(outcome.code, INTEGRITY) if outcome.code != DRIFT else DRIFT

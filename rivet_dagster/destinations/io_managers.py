@@ -37,7 +37,8 @@ class ExportIOManager(dg.ConfigurableIOManager):
         for staged in obj:
             schema_changed |= publish(staged, destination, self.state, context.log)
         staging.remove(obj[0].staging_dir)  # kept only when a commit failed, for diagnosis
-        self._notify(obj, schema_changed, time.monotonic() - started, context.log)
+        self._notify(obj, schema_changed, time.monotonic() - started, context.step_context.previous_attempt_count,
+                     context.log)
         context.add_output_metadata({
             "destination": destination.describe(),
             "uris": dg.MetadataValue.json([uri for staged in obj for uri in staged.uris]),
@@ -48,10 +49,12 @@ class ExportIOManager(dg.ConfigurableIOManager):
             "schema_changed": schema_changed,
         })
 
-    def _notify(self, obj: list[StagedExport], schema_changed: bool, seconds: float, log) -> None:
-        """Stage 9, best effort: schema changes and runs that needed retries, after everything is recorded."""
+    def _notify(self, obj: list[StagedExport], schema_changed: bool, seconds: float, step_retries: int,
+                log) -> None:
+        """Stage 9, best effort: schema changes and runs that needed retries (inside the step, or of the step
+        itself by its retry policy), after everything is recorded."""
         first, rows = obj[0], sum(s.rows for s in obj)
-        retries = sum(s.retries + s.source_retries for s in obj)
+        retries = sum(s.retries + s.source_retries for s in obj) + step_retries
         seconds += sum(s.extract_seconds for s in obj)
         if schema_changed:
             self.notifier.notify("schema_change", first.export_name, first.run_id, "success", rows=rows,

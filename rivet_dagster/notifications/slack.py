@@ -1,16 +1,30 @@
 """Slack incoming-webhook messages, best effort (crash matrix stage 9): a webhook that is down, slow or
 refusing never fails, delays or rolls back an export. The post runs on its own thread with a 10 s timeout,
-after the data is committed and recorded. The webhook URL is a secret: it is never logged or shown."""
+after the data is committed and recorded; a process that ends waits at most 2 s for it. The webhook URL is a secret: it is never logged or shown."""
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import threading
+import time
 import urllib.request
 
 from ..config.models import SlackConfig
 
 TIMEOUT_S = 10
+EXIT_WAIT_S = 2    # at process exit, posts still under way get this long in all, then are dropped
+
+_pending: set[threading.Thread] = set()
+
+
+@atexit.register
+def _let_posts_finish() -> None:
+    """A short-lived process (`dagster asset materialize`, `rivet-dagster run`) would otherwise end before its
+    post is sent, or, with a hanging webhook, wait the whole timeout."""
+    deadline = time.monotonic() + EXIT_WAIT_S
+    for thread in list(_pending):
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class SlackNotifier:
@@ -40,7 +54,9 @@ class SlackNotifier:
         if self.config.base_url:
             lines.append(f"<{self.config.base_url.rstrip('/')}/runs/{run_id}|open the run in Dagster>")
         payload = {"text": "\n".join(lines), "event": event, "export": export, "run_id": run_id, "status": status}
-        thread = threading.Thread(target=self._post, args=(payload, log or self.log), name="rivet-slack")
+        thread = threading.Thread(target=self._post, args=(payload, log or self.log), name="rivet-slack",
+                                  daemon=True)
+        _pending.add(thread)
         thread.start()
         return thread
 
@@ -58,3 +74,5 @@ class SlackNotifier:
         except Exception as exc:  # best effort; the URL is a secret, so only the kind of failure is told
             if log is not None:
                 log.warning(f"Slack notification ({payload['event']}) not delivered: {type(exc).__name__}")
+        finally:
+            _pending.discard(threading.current_thread())

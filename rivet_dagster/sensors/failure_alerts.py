@@ -1,5 +1,6 @@
 """`rivet_slack_on_failure`: a run-failure sensor, so a failed or crashed export run is reported even when
-its step never got to say so itself."""
+its step never got to say so itself. Runs of `rivet-dagster run` (tag `rivet/cli`) are posted by the command,
+which needs no daemon."""
 from __future__ import annotations
 
 import dagster as dg
@@ -7,6 +8,8 @@ import dagster as dg
 from ..config.models import RivetConfig
 from ..errors import export_message
 from ..notifications.slack import SlackNotifier
+
+CLI_TAG = "rivet/cli"
 
 
 def build_failure_alert_sensor(config: RivetConfig) -> dg.RunFailureSensorDefinition:
@@ -17,14 +20,25 @@ def build_failure_alert_sensor(config: RivetConfig) -> dg.RunFailureSensorDefini
                            description="Posts failed export runs to Slack (notifications.slack, on: failure).")
     def rivet_slack_on_failure(context: dg.RunFailureSensorContext):
         run = context.dagster_run
+        if CLI_TAG in run.tags:
+            return
         failed = _failed_exports(context, exports)
         step_errors = [event.event_specific_data.error for event in context.get_step_failure_events()]
         error = export_message(step_errors[0]) if step_errors and step_errors[0] else context.failure_event.message
-        thread = notifier.notify("failure", ", ".join(failed), run.run_id, "failed", error=error, log=context.log)
+        thread = post_failure(notifier, context.instance, run.run_id, ", ".join(failed), error, context.log)
         if thread is not None:
             thread.join(timeout=15)  # the sensor's tick waits for its post, bounded
 
     return rivet_slack_on_failure
+
+
+def post_failure(notifier: SlackNotifier, instance: dg.DagsterInstance, run_id: str, exports: str, error: str,
+                 log=None):
+    """The failure message: exports, run, duration, error (a failed run commits nothing)."""
+    stats = instance.get_run_stats(run_id)
+    seconds = stats.end_time - stats.start_time if stats.start_time and stats.end_time else None
+    return notifier.notify("failure", exports, run_id, "failed", seconds=seconds, error=error,
+                           detail="nothing was committed", log=log)
 
 
 def _failed_exports(context: dg.RunFailureSensorContext, exports: set[str]) -> list[str]:

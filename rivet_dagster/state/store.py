@@ -147,6 +147,11 @@ class StateStore(dg.ConfigurableResource):
     def record_metric(self, record: MetricRecord) -> None:
         self._insert("export_metrics", asdict(record))
 
+    def set_validated(self, export_name: str, run_id: str, passed: bool) -> None:
+        with self.transaction() as conn:
+            conn.execute("UPDATE export_metrics SET validated = ? WHERE export_name = ? AND run_id = ?",
+                         (int(passed), export_name, run_id))
+
     def last_schema(self, export_name: str) -> list[dict] | None:
         with self.connect() as conn:
             row = conn.execute("SELECT columns_json FROM export_schema WHERE export_name = ?",

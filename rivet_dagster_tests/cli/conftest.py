@@ -30,7 +30,7 @@ def cli(capsys, *argv: str) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def exported(pg_url, tmp_path_factory) -> Path:
     """rivet.yaml with four exports, run once each: cli_events (incremental, cursor at the newest row),
-    cli_notes (full), cli_items (chunked, 2 of 3 chunks done) and cli_broken (its query fails)."""
+    cli_notes (full, validated), cli_items (chunked, 2 of 3 chunks done) and cli_broken (its query fails)."""
     run_sql(pg_url, "DROP TABLE IF EXISTS cli_events", EVENTS, "DROP TABLE IF EXISTS cli_items", ITEMS)
     directory = tmp_path_factory.mktemp("exported")
     out = {"type": "local", "path": str(directory / "out")}
@@ -38,7 +38,7 @@ def exported(pg_url, tmp_path_factory) -> Path:
         {"name": "cli_events", "query": "SELECT * FROM cli_events", "mode": "incremental",
          "cursor_column": "updated_at", "format": "parquet", "destination": out},
         {"name": "cli_notes", "query": "SELECT id, label FROM cli_items WHERE id <= 10", "format": "csv",
-         "destination": out},
+         "validate": True, "destination": out},
         {"name": "cli_items", "query": "SELECT * FROM cli_items", "mode": "chunked", "chunk_column": "id",
          "chunk_size": 1000, "chunk_checkpoint": True, "format": "parquet", "destination": out},
         {"name": "cli_broken", "query": "SELECT * FROM cli_no_such_table", "format": "parquet", "destination": out},

@@ -8,12 +8,13 @@ def test_metrics_list_each_run_newest_first_with_the_error_of_a_failed_one(capsy
     code, out, err = cli(capsys, "metrics", "-c", exported)
     lines = out.splitlines()
     assert code == 0 and err == ""
-    assert lines[0].split() == ["RUN", "AT", "EXPORT", "STATUS", "ROWS", "FILES", "BYTES", "DURATION", "RETRIES",
-                                "ERROR"]
-    runs = [line.split()[1:5] for line in lines[1:]]
-    assert runs == [["cli_items", "success", "1000", "1"], ["cli_items", "success", "1000", "1"],
-                    ["cli_broken", "failed", "0", "0"], ["cli_notes", "success", "10", "1"],
-                    ["cli_events", "success", "300", "1"]]
+    assert lines[0].split() == ["RUN", "AT", "EXPORT", "STATUS", "ROWS", "FILES", "BYTES", "DURATION", "RSS",
+                                "RETRIES", "VALIDATED", "SCHEMA", "ERROR"]
+    runs = [line.split()[1:5] + line.split()[9:11] for line in lines[1:]]
+    assert runs == [["cli_items", "success", "1000", "1", "-", "ok"], ["cli_items", "success", "1000", "1", "-", "ok"],
+                    ["cli_broken", "failed", "0", "0", "-", "ok"], ["cli_notes", "success", "10", "1", "pass", "ok"],
+                    ["cli_events", "success", "300", "1", "-", "ok"]]
+    assert all(line.split()[7].endswith("MB") for line in lines[1:])
     [broken] = [line for line in lines if "cli_broken" in line]
     assert "cli_no_such_table" in broken
 

@@ -2,6 +2,8 @@
 degraded runs; a dead or hanging receiver never fails or delays an export; the webhook URL is never shown."""
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,6 +12,7 @@ import dagster as dg
 import pytest
 
 from rivet_dagster import build_definitions
+from rivet_dagster.cli.main import main
 from rivet_dagster.config.models import SlackConfig
 from rivet_dagster.notifications.slack import SlackNotifier
 from rivet_dagster_tests.conftest import run_sql
@@ -65,13 +68,14 @@ def shapes(pg_url):
     return pg_url
 
 
-def slack_config(tmp_path, url, out, webhook, query="SELECT * FROM shapes", on=("failure", "schema_change")):
+def slack_config(tmp_path, url, out, webhook, query="SELECT * FROM shapes", on=("failure", "schema_change"),
+                 **export):
     import yaml
     path = tmp_path / "rivet.yaml"
     path.write_text(yaml.safe_dump({
         "source": {"type": "postgres", "url": url},
         "exports": [{"name": "shapes", "query": query, "format": "parquet",
-                     "destination": {"type": "local", "path": str(out)}}],
+                     "destination": {"type": "local", "path": str(out)}, **export}],
         "notifications": {"slack": {"webhook_url_env": "RIVET_TEST_SLACK", "on": list(on),
                                     "base_url": "http://dagster.example:3000"}}}))
     return path
@@ -138,3 +142,56 @@ def test_a_dead_or_hanging_webhook_never_fails_or_delays_the_export(shapes, tmp_
     assert SECRET_PATH not in caplog.text
     if hanging:
         hanging.close()
+
+
+NOTIFY_AND_EXIT = ("from rivet_dagster.config.models import SlackConfig; "
+                   "from rivet_dagster.notifications.slack import SlackNotifier; "
+                   "SlackNotifier(SlackConfig(webhook_url={url!r}, on=['degraded'])).notify('degraded', 'x', 'r1', 'ok')")
+
+
+@pytest.mark.parametrize("delay", [0, 30])
+def test_a_process_that_ends_waits_briefly_for_its_post(delay):
+    """A quick webhook still gets the message of a process that ends at once; a hanging one holds it ~2 s."""
+    hook = Receiver(delay=delay)
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", NOTIFY_AND_EXIT.format(url=hook.url)], check=True, timeout=30)
+    elapsed = time.monotonic() - started
+    if delay:
+        assert elapsed < 6                          # not the 10 s timeout, nor the 30 s the receiver hangs
+    else:
+        assert [p["run_id"] for p in hook.wait_for(1)] == ["r1"]
+    hook.close()
+
+
+def test_rivet_dagster_run_posts_its_own_failures_and_the_sensor_leaves_them_to_it(shapes, tmp_path, export_dir,
+                                                                                  receiver, monkeypatch, capsys):
+    monkeypatch.setenv("RIVET_TEST_SLACK", receiver.url)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    config = slack_config(tmp_path, shapes, export_dir, receiver.url, query="SELECT * FROM no_such_shapes")
+    assert main(["run", "-c", str(config)]) == 1
+    [payload] = receiver.wait_for(1)
+    assert payload["event"] == "failure" and payload["export"] == "shapes"
+    assert "no_such_shapes" in payload["text"] and "duration: " in payload["text"]
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(list(build_definitions(config).assets), resources=build_definitions(config).resources,
+                            instance=instance, raise_on_error=False, tags={"rivet/cli": "run"})
+    sensor = build_definitions(config).resolve_sensor_def("rivet_slack_on_failure")
+    failure = [e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE][0]
+    sensor(dg.build_run_status_sensor_context(sensor_name=sensor.name, dagster_instance=instance,
+                                              dagster_run=result.dagster_run, dagster_event=failure).for_run_failure())
+    time.sleep(0.5)
+    assert len(receiver.payloads) == 1                        # no second message for the command's own run
+
+
+def test_a_failed_reconcile_is_posted_as_degraded(shapes, tmp_path, export_dir, receiver, monkeypatch):
+    monkeypatch.setenv("RIVET_TEST_SLACK", receiver.url)
+    config = slack_config(tmp_path, shapes, export_dir, receiver.url, on=("degraded",), reconcile=True)
+    defs = build_definitions(config)
+    assert dg.materialize([*defs.assets, *defs.asset_checks], resources=defs.resources).success
+    run_sql(shapes, "DELETE FROM shapes WHERE id <= 10")
+    dg.materialize([*defs.assets, *defs.asset_checks], resources=defs.resources,
+                   selection=dg.AssetSelection.checks_for_assets("shapes"))
+    [payload] = receiver.wait_for(1)
+    assert payload["event"] == "degraded" and payload["status"] == "check failed"
+    assert "reconcile failed: " in payload["text"] and "source has 90 rows in scope, 100 were committed" in payload["text"]
