@@ -43,9 +43,15 @@ def is_transient(exc: BaseException) -> bool:
         status, code = status_and_code(error)
         if status is not None or code is not None:
             return status in TRANSIENT_STATUS or code in S3_TRANSIENT_CODES
+        if _is_untrusted_certificate(error):
+            return False  # a network error by type, but no retry will make the certificate trusted
         if _is_network_error(error):
             return True
     return False
+
+
+def _is_untrusted_certificate(error: BaseException) -> bool:
+    return "certificate verify failed" in str(error).lower()
 
 
 def _is_network_error(error: BaseException) -> bool:
@@ -69,6 +75,9 @@ def explain(exc: BaseException, destination: str, what: str) -> str:
         hint = PERMANENT_HINTS.get(code) or PERMANENT_HINTS.get(status)
         if hint:
             return f"{what} on {destination} failed: {hint} ({code or status})"
+        if _is_untrusted_certificate(error):
+            return (f"{what} on {destination} failed: the store's TLS certificate is not trusted (its CA must be "
+                    "in the system's or AWS_CA_BUNDLE's certificates)")
     return f"{what} on {destination} failed: {type(exc).__name__}: {first_line(exc)[:300]}"
 
 

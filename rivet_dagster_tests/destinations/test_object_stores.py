@@ -86,6 +86,13 @@ def test_every_mode_round_trips_through_the_store_with_a_manifest_per_materializ
     assert ids_from_objects(store, keys) == list(range(1, ROWS + 1))
     assert sum(m["rows"] for m in manifests) == ROWS
     assert all(m["export"] == "cloud" and m["schema"][0] == {"name": "id", "type": "int32"} for m in manifests)
+    assert all(m["run_id"] and f["rows"] > 0 and f["bytes"] > 0 and len(f["sha256"]) == 64
+               for m in manifests for f in m["files"])
+    partitions = sorted(m["partition"] for m in manifests if m["partition"] is not None)
+    assert len(partitions) == {"full": 0, "incremental": 0, "chunked": 3, "time_window": 4}[mode]
+    if mode == "time_window":
+        [day] = [m for m in manifests if m["partition"] == "2024-01-02"]
+        assert day["time_window"] == {"start": "2024-01-02T00:00:00+00:00", "end": "2024-01-03T00:00:00+00:00"}
     if mode == "incremental":
         assert manifests[0]["cursor_window"] == {"column": "id", "after": None, "up_to": str(ROWS), "typed": {
             "after": None, "up_to": {"type": "int", "value": str(ROWS)}}}
@@ -108,6 +115,23 @@ def test_a_downstream_asset_reads_the_committed_files_as_a_dataset(cloud_src, st
     result = dg.materialize([*defs.assets, cloud_rows], resources=defs.resources, selection=["cloud_rows"],
                             instance=instance)
     assert result.output_for_node("cloud_rows") == ROWS
+
+
+def test_a_partitioned_downstream_asset_reads_its_partitions_latest_files(cloud_src, store, tmp_path):
+    config = cloud_config(tmp_path, cloud_src, store.destination(), **MODES["time_window"])
+    instance = dg.DagsterInstance.ephemeral()
+    materialize_all(config, instance)
+    materialize(config, instance=instance, partition_key="2024-01-02")          # superseded by a new file set
+    defs = build_definitions(config)
+
+    @dg.asset(ins={"cloud": dg.AssetIn()}, partitions_def=defs.assets[0].partitions_def)
+    def day_rows(cloud: ExportedFiles) -> int:
+        assert len(cloud.manifests) == 1 and cloud.manifests[0]["partition"] == "2024-01-02"
+        return cloud.dataset().count_rows()
+
+    result = dg.materialize([*defs.assets, day_rows], resources=defs.resources, selection=["day_rows"],
+                            instance=instance, partition_key="2024-01-02")
+    assert result.output_for_node("day_rows") == 2880                  # one day at one row every 30 seconds
 
 
 @pytest.mark.parametrize("prefix", ["exports", "exports/", "/exports//"])
