@@ -36,7 +36,7 @@ def plan_read(export: ExportConfig, source: SourceDatabase, state: StateStore, q
     pending = state.pending_window(export.name)
     if pending is not None:
         log.warning(f"{export.name}: a previous run stopped after opening the window ({pending.after}, "
-                    f"{pending.up_to}]; re-exporting exactly that window to the same files")
+                    f"{pending.up_to}]; re-exporting exactly that window; its files then replace what that run left")
         return queries.incremental(source, query, export.cursor_column, cast, pending.after, pending.up_to), pending
     after = state.cursor(export.name)
     return queries.incremental(source, query, export.cursor_column, cast, after), None

@@ -1,9 +1,9 @@
 """Google Cloud Storage through google-cloud-storage (dagster-gcp's `GCSResource` for the default chain).
 
-Uploads are generation-matched: create-only for a new name (`if_generation_match=0`), or against the
-generation seen before the first attempt when a name is replaced (a re-materialized partition). A retry after
-a lost response finds its own object (same CRC32C) and counts as done; a newer object written by someone else
-is never clobbered. A resumable upload creates the object only when it completes.
+Uploads are generation-matched: create-only (`if_generation_match=0`; every materialization writes new
+names), or, should the name exist already, against the generation seen before the first attempt. A retry
+after a lost response finds its own object (same CRC32C) and counts as done; an object written by someone
+else is never clobbered. A resumable upload creates the object only when it completes.
 
 Auth, in Rivet's order: `allow_anonymous` (emulators; with `endpoint` or `STORAGE_EMULATOR_HOST`) ->
 `credentials_file` -> application default credentials.

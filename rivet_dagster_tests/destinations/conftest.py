@@ -139,6 +139,8 @@ class CuttableProxy:
         self.cut_after: int | None = None
         self.restore_after: float | None = None  # seconds: a brief outage instead of a lasting one
         self.sent = 0
+        self.recorded = bytearray()  # the request bytes, when `record` is set
+        self.record = False
         self._connections: list[socket.socket] = []
         self._lock = threading.Lock()
         self.restore()
@@ -183,6 +185,8 @@ class CuttableProxy:
             while data := source.recv(1 << 16):
                 if request:
                     self.sent += len(data)
+                    if self.record:
+                        self.recorded += data
                     if self.cut_after is not None and self.sent > self.cut_after:
                         self.cut()
                         return

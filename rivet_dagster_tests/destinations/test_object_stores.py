@@ -14,7 +14,7 @@ from rivet_dagster.config import load_config
 from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.state.store import StateStore
 from rivet_dagster_tests.conftest import materialize, run_sql, write_config
-from rivet_dagster_tests.destinations.conftest import S3_SECRET_KEY
+from rivet_dagster_tests.destinations.conftest import S3_SECRET_KEY, CuttableProxy
 
 ROWS = 9000
 MODES = {
@@ -115,6 +115,18 @@ def test_a_downstream_asset_reads_the_committed_files_as_a_dataset(cloud_src, st
     result = dg.materialize([*defs.assets, cloud_rows], resources=defs.resources, selection=["cloud_rows"],
                             instance=instance)
     assert result.output_for_node("cloud_rows") == ROWS
+
+
+def test_gcs_uploads_are_create_only(cloud_src, gcs, tmp_path):
+    """The emulator does not enforce preconditions, so what is checked is that every upload asks for one."""
+    proxy = CuttableProxy(gcs.port)
+    proxy.record = True
+    config = cloud_config(tmp_path, cloud_src, {**gcs.destination(), "endpoint": proxy.endpoint})
+    materialize(config)
+    proxy.cut()
+    uploads = [line for line in bytes(proxy.recorded).split(b"\r\n") if line.startswith(b"POST /upload/")]
+    assert len(uploads) == 2                                       # the file, then its manifest
+    assert all(b"ifGenerationMatch=0" in line for line in uploads)
 
 
 def test_a_partitioned_downstream_asset_reads_its_partitions_latest_files(cloud_src, store, tmp_path):
