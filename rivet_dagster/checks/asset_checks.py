@@ -46,6 +46,8 @@ def _export_check(export: ExportConfig, partitions: dg.PartitionsDefinition | No
     def export_check(context: dg.AssetCheckExecutionContext):
         in_materialization = asset_key in context.job_def.asset_layer.executable_asset_keys
         if in_materialization and not (always or context.run.tags.get(tag) == "true"):
+            context.log.info(f"{name}: skipped in this run (ask with `{name}: true` on the export or the run "
+                             f"tag {tag}=true)")
             return
         exported = _committed(export, partitions, context.resources.rivet_state,
                               context.run.run_id if in_materialization else None)
