@@ -1,10 +1,11 @@
 """`validate` and `reconcile` as Dagster asset checks on every export's asset (validate: not for stdout).
 
-On their own (from the UI, a schedule or `dagster asset check`) they check what is committed now: every
-partition of a partitioned export, the latest run of another. In a run that also materializes the export they
-check what that run committed, and only when asked — `validate: true` / `reconcile: true` on the export, or
-the run tags `rivet/validate` / `rivet/reconcile` = `true` (what `rivet-dagster run --validate` sets);
-otherwise they yield nothing, which Dagster shows as skipped. A mismatch is an ERROR-severity failed check."""
+On their own (the asset's Checks tab in the UI) they check what is committed now: every partition of a
+partitioned export, the latest run of another. In a run that also materializes the export they check what
+that run committed, and only when asked — `validate: true` / `reconcile: true` on the export, or the run tags
+`rivet/validate` / `rivet/reconcile` = `true` (what `rivet-dagster run --validate` sets); otherwise they yield
+nothing, which Dagster shows as skipped. A mismatch is an ERROR-severity failed check and a `degraded`
+notification; `validate` in a run also fills Rivet's `validated` column of the run's metric."""
 
 import dagster as dg
 
@@ -19,19 +20,23 @@ from .validate import validate
 VALIDATE_TAG, RECONCILE_TAG = "rivet/validate", "rivet/reconcile"
 
 
+VALIDATE_DESCRIPTION = ("Re-reads the committed files at the destination and compares them with their manifest "
+                        "(size, rows; sha256 for CSV).")
+RECONCILE_DESCRIPTION = "Counts the source over exactly the exported scope and compares it with the rows committed."
+
+
 def build_export_checks(config: RivetConfig, export: ExportConfig,
                         partitions: dg.PartitionsDefinition | None) -> list[dg.AssetChecksDefinition]:
-    checks = [_export_check(export, partitions, "reconcile", RECONCILE_TAG, export.reconcile, {SOURCE_KEY, STATE_KEY},
-                            "Counts the source over exactly the exported scope and compares it with the rows "
-                            "committed.",
-                            lambda context, exported: reconcile(
-                                config, export, context.resources.rivet_source, exported, context.log,
-                                ExportRunConfig.params_of(context.run, export.name)))]
-    if export.destination.type != "stdout":
-        checks.insert(0, _export_check(export, partitions, "validate", VALIDATE_TAG, export.validate_files, {STATE_KEY},
-                                       "Re-reads the committed files at the destination and compares them with "
-                                       "their manifest (size, rows; sha256 for CSV).",
-                                       lambda context, exported: validate(exported)))
+    def reconcile_with_the_runs_params(context, exported: ExportedFiles):
+        return reconcile(config, export, context.resources.rivet_source, exported, context.log,
+                         ExportRunConfig.params_of(context.run, export.name))
+
+    checks = []
+    if export.destination.type != "stdout":  # stdout keeps no files to re-read
+        checks.append(_export_check(export, partitions, "validate", VALIDATE_TAG, export.validate_files,
+                                    {STATE_KEY}, VALIDATE_DESCRIPTION, lambda context, exported: validate(exported)))
+    checks.append(_export_check(export, partitions, "reconcile", RECONCILE_TAG, export.reconcile,
+                                {SOURCE_KEY, STATE_KEY}, RECONCILE_DESCRIPTION, reconcile_with_the_runs_params))
     return checks
 
 
@@ -42,7 +47,8 @@ def _export_check(export: ExportConfig, partitions: dg.PartitionsDefinition | No
     # a multi-asset check only so that it may yield no result: a planned check without one shows as skipped
     @dg.multi_asset_check(name=f"{export.name}_{name}", specs=[dg.AssetCheckSpec(name, asset=asset_key,
                                                                                   description=description)],
-                          can_subset=True, required_resource_keys={*resource_keys, NOTIFIER_KEY}, description=description)
+                          can_subset=True, required_resource_keys={*resource_keys, NOTIFIER_KEY},
+                          description=description)
     def export_check(context: dg.AssetCheckExecutionContext):
         in_materialization = asset_key in context.job_def.asset_layer.executable_asset_keys
         if in_materialization and not (always or context.run.tags.get(tag) == "true"):

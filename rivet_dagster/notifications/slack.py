@@ -1,6 +1,7 @@
 """Slack incoming-webhook messages, best effort (crash matrix stage 9): a webhook that is down, slow or
 refusing never fails, delays or rolls back an export. The post runs on its own thread with a 10 s timeout,
-after the data is committed and recorded; a process that ends waits at most 2 s for it. The webhook URL is a secret: it is never logged or shown."""
+after the data is committed and recorded; a process that ends waits at most 2 s for it. The webhook URL is
+a secret: it is never logged or shown."""
 from __future__ import annotations
 
 import atexit
