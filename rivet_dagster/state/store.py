@@ -279,20 +279,13 @@ class StateStore(dg.ConfigurableResource):
                                 (export_name, run_id)).fetchall()
         return [dict(r) for r in rows]
 
-    def partition_files(self, export_name: str, partition_key: str) -> list[str]:
-        """The files now recorded for one partition."""
-        return [r["file_name"] for r in self._partition_rows(export_name, partition_key)]
-
     def partition_objects(self, export_name: str, partition_key: str) -> list[str]:
-        """The partition's files and their manifests: what materializing it again supersedes."""
-        rows = self._partition_rows(export_name, partition_key)
+        """The partition's recorded files and their manifests: what materializing it again supersedes."""
+        with self.connect() as conn:
+            rows = conn.execute("SELECT file_name, manifest_uri FROM file_manifest WHERE export_name = ? AND "
+                                "partition_key = ? ORDER BY id", (export_name, partition_key)).fetchall()
         manifests = [r["manifest_uri"].rsplit("/", 1)[-1] for r in rows if r["manifest_uri"]]
         return list(dict.fromkeys([r["file_name"] for r in rows] + manifests))
-
-    def _partition_rows(self, export_name: str, partition_key: str) -> list[sqlite3.Row]:
-        with self.connect() as conn:
-            return conn.execute("SELECT file_name, manifest_uri FROM file_manifest WHERE export_name = ? AND "
-                                "partition_key = ? ORDER BY id", (export_name, partition_key)).fetchall()
 
     def latest_run_files(self, export_name: str) -> list[dict]:
         """The files of the export's most recent committed run (what a downstream asset should read)."""

@@ -75,7 +75,7 @@ def test_failures_exit_with_rivets_codes(run_src, tmp_path, home, capsys, export
     exit_code, _, err = cli(capsys, "run", "-c", config)
     assert exit_code == code and summary(err, "bad")["status"] == "failed" and line in summary(err, "bad")["error"]
     assert "Traceback" not in err and "Stack Trace" not in err      # the log is one line a message
-    assert f"bad: Execution of step \"bad\" failed. " in err                # with the step's error
+    assert "bad: Execution of step \"bad\" failed. " in err                # with the step's error
 
 
 def test_schema_drift_with_fail_exits_4(run_src, tmp_path, home, capsys):
