@@ -169,14 +169,15 @@ def _prepare(config: RivetConfig, export: ExportConfig, state, context: dg.Asset
 
 
 def _still_working(instance: dg.DagsterInstance):
-    """Whether the run that left staged files or an unfinished commit may still be working on them: its owner
-    process is alive or, when that cannot be told, Dagster has not seen the run finish."""
+    """Whether the run that left staged files or an unfinished commit may still be working on them: not when
+    Dagster saw it finish (its process may live on: `rivet-dagster run` runs one export after another); else
+    when its owner process is alive or, if that cannot be told, when Dagster knows the run."""
     def still_working(run_id: str, owner: str | None) -> bool:
-        alive = owner_alive(owner)
-        if alive is not None:
-            return alive
         run = instance.get_run_by_id(run_id)
-        return run is not None and not run.is_finished
+        if run is not None and run.is_finished:
+            return False
+        alive = owner_alive(owner)
+        return alive if alive is not None else run is not None
     return still_working
 
 

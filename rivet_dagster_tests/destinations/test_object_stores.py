@@ -11,6 +11,7 @@ import pytest
 from rivet_dagster import ExportedFiles, build_definitions
 from rivet_dagster.assets.chunks import register_plan
 from rivet_dagster.config import load_config
+from rivet_dagster.destinations import open_destination
 from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.state.store import StateStore
 from rivet_dagster_tests.conftest import materialize, run_sql, write_config
@@ -166,6 +167,33 @@ def test_a_missing_bucket_fails_at_once_naming_the_bucket(cloud_src, store, tmp_
     metric = StateStore(path=str(tmp_path / ".rivet_state.db")).metrics("cloud")[0]
     assert metric["status"] == "failed" and metric["retries"] == 0        # permanent: no retry, no backoff
     assert metric["duration_ms"] < 5000
+
+
+def test_gcs_honours_storage_emulator_host(cloud_src, gcs, tmp_path, monkeypatch):
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs.endpoint)
+    destination = {key: value for key, value in gcs.destination().items() if key != "endpoint"}
+    config = cloud_config(tmp_path, cloud_src, destination)
+    materialize(config)
+    assert ids_from_objects(gcs, gcs.keys()) == list(range(1, ROWS + 1))
+    exported = ExportedFiles.read("cloud", open_destination(load_config(config).exports[0].destination),
+                                  StateStore(path=str(tmp_path / ".rivet_state.db")).manifest_uris("cloud"))
+    assert exported.dataset().count_rows() == ROWS                       # pyarrow's GCS filesystem too
+
+
+def test_staged_files_stay_after_a_failed_commit_until_the_next_run(cloud_src, store, tmp_path):
+    staging = tmp_path / "staging"
+    config = cloud_config(tmp_path, cloud_src, store.destination(bucket="rivet-not-yet"))
+    config.write_text(config.read_text() + f"staging_dir: {staging}\n")
+    instance = dg.DagsterInstance.ephemeral()
+    failed = materialize(config, raise_on_error=False, instance=instance)
+    assert not failed.success
+    kept = list((staging / "cloud" / failed.run_id).glob("*.parquet"))
+    assert len(kept) == 1 and pq.read_metadata(kept[0]).num_rows == ROWS     # left for diagnosis
+
+    config.write_text(config.read_text().replace("rivet-not-yet", store.bucket))
+    rerun = materialize(config, instance=instance)
+    assert rerun.success and not staging.exists()             # the leftover swept, this run's folder removed
+    assert ids_from_objects(store, store.keys()) == list(range(1, ROWS + 1))
 
 
 def test_missing_credential_variables_fail_without_leaking_anything(cloud_src, s3, tmp_path, monkeypatch):
