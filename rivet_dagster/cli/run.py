@@ -19,6 +19,7 @@ from ..assets.partitions import partitions_for
 from ..build import build_definitions
 from ..checks.asset_checks import RECONCILE_TAG, VALIDATE_TAG
 from ..config import load_config
+from ..config.models import SECRET_NAME
 from ..errors import export_message, first_line
 from ..resource_keys import NOTIFIER_KEY
 from ..sensors.failure_alerts import CLI_TAG, post_failure
@@ -113,9 +114,12 @@ def _run_one(config, export, defs, instance, state, params, resume, tags, debug)
     else:
         keys = [None]
     job = _export_job(defs, export, debug)
+    # The run config is stored with the run and shown in the UI: secret-looking params stay in this process
+    # (the config holds every --param already).
+    shown = {key: value for key, value in params.items() if not SECRET_NAME.search(key)}
     for key in keys:
         result = job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False, tags=tags,
-                                        run_config={"ops": {export.name: {"config": {"params": params}}},
+                                        run_config={"ops": {export.name: {"config": {"params": shown}}},
                                                     "loggers": {"console": {}}})
         outcome.run_ids.append(result.run_id)
         for evaluation in result.get_asset_check_evaluations():

@@ -60,10 +60,14 @@ def test_run_materializes_every_mode_in_the_instance_and_prints_the_summary(run_
     assert code == 0 and summary(err, "chunks")["run"] == "" and summary(err, "chunks")["rows"] == "0"
 
 
-def test_params_fill_the_query(run_src, tmp_path, home, capsys):
-    config = config_with(tmp_path, run_src, {"name": "some", "query": "SELECT * FROM run_src WHERE id <= ${MAX_ID}"})
-    code, _, err = cli(capsys, "run", "-c", config, "--param", "MAX_ID=42")
+def test_params_fill_the_query_and_secrets_stay_out_of_the_stored_run(run_src, tmp_path, home, capsys):
+    config = config_with(tmp_path, run_src, {"name": "some", "query": "SELECT * FROM run_src WHERE id <= ${MAX_ID} "
+                                                                    "AND '${API_TOKEN}' <> ''"})
+    code, _, err = cli(capsys, "run", "-c", config, "--param", "MAX_ID=42", "--param", "API_TOKEN=hunter2")
     assert code == 0 and summary(err, "some")["rows"] == "42"
+    [run] = dg.DagsterInstance.from_config(str(home)).get_runs()
+    assert run.run_config["ops"]["some"]["config"]["params"] == {"MAX_ID": "42"}   # what the UI shows
+    assert "hunter2" not in str(run.run_config) and "hunter2" not in err
 
 
 @pytest.mark.parametrize("export, code, line", [
