@@ -179,7 +179,7 @@ class ExportConfig(Strict):
     meta_columns: MetaColumns = Field(default_factory=MetaColumns)
     quality: QualityConfig | None = None
     on_schema_drift: Literal["warn", "fail"] = "warn"  # Rivet 0.10's key: fail stops the run before the commit
-    # rivet-dagster: Rivet's --validate / --reconcile as asset checks run with every materialization
+    # rivet-dagster: the validate / reconcile asset checks (on every export) also run with each materialization
     validate_files: bool = Field(False, alias="validate")
     reconcile: bool = False
     destination: DestinationConfig
