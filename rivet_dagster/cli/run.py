@@ -60,7 +60,7 @@ def run_exports(args: argparse.Namespace) -> int:
     exports = [named_export(config, name) for name in args.export] or config.exports
     tags = {CLI_TAG: "run", **({VALIDATE_TAG: "true"} if args.validate else {}),
             **({RECONCILE_TAG: "true"} if args.reconcile else {})}
-    defs = build_definitions(config, params)
+    defs = build_definitions(config)  # the config holds the params
     instance = _instance()
     state = StateStore(path=str(state_path(config)))
     outcomes = [_run_one(config, export, defs, instance, state, params, args.resume, tags, args.debug)
@@ -80,7 +80,8 @@ class _BriefFormatter(logging.Formatter):
         error = getattr(event.event_specific_data, "error", None) if event is not None else None
         if error is not None and event.is_step_failure:
             message += f" {first_line(export_message(error))}"
-        return f"{self.formatTime(record, '%H:%M:%S')} {record.levelname:<7} {meta.get('step_key') or 'run'}: {message}"
+        step = meta.get("step_key") or "run"
+        return f"{self.formatTime(record, '%H:%M:%S')} {record.levelname:<7} {step}: {message}"
 
 
 @dg.logger(description="one line per message, INFO and above, on standard error (`run` without --debug)")
