@@ -18,6 +18,7 @@ import json
 import time
 from collections.abc import Callable
 
+from ..checks.drift import schema_drift
 from ..retries import Retrier
 from ..stages import Stage, reached
 from ..state.cursors import Window
@@ -64,8 +65,10 @@ def publish(staged: StagedExport, destination: Destination, state: StateStore, l
         if staged.checkpoint:
             state.chunk_completed(staged.export_name, staged.partition_key, staged.rows, names)
             reached(Stage.CURSOR)
-        schema_changed = state.record_schema(staged.export_name, staged.run_id, staged.schema_columns()) \
-            if staged.rows else False
+        # as Rivet: a change is a column added, removed or retyped (order ignored), judged where drift is
+        schema_changed = staged.rows > 0 and schema_drift(
+            state.record_schema(staged.export_name, staged.run_id, staged.schema_columns()),
+            staged.schema_columns()) is not None
     except BaseException as exc:
         record_failure(state, staged.export_name, staged.run_id, staged.mode, staged.format, staged.tuning_profile,
                        staged.extract_seconds + time.monotonic() - started, exc, staged.partition_key,

@@ -158,21 +158,22 @@ class StateStore(dg.ConfigurableResource):
                                (export_name,)).fetchone()
         return json.loads(row["columns_json"]) if row else None
 
-    def record_schema(self, export_name: str, run_id: str, columns: list[dict]) -> bool:
-        """Store the export's schema; returns True when it differs from the last one recorded."""
+    def record_schema(self, export_name: str, run_id: str, columns: list[dict]) -> list[dict] | None:
+        """Store the export's schema (and its history when it differs); returns the one it replaces."""
         columns_json = json.dumps(columns, sort_keys=True)
         with self.transaction() as conn:
             row = conn.execute("SELECT columns_json FROM export_schema WHERE export_name = ?",
                                (export_name,)).fetchone()
+            previous = json.loads(row["columns_json"]) if row is not None else None
             if row is not None and row["columns_json"] == columns_json:
-                return False
+                return previous
             now = utc_now()
             conn.execute("INSERT INTO export_schema (export_name, columns_json, updated_at) VALUES (?, ?, ?) "
                          "ON CONFLICT (export_name) DO UPDATE SET columns_json = excluded.columns_json, "
                          "updated_at = excluded.updated_at", (export_name, columns_json, now))
             conn.execute("INSERT INTO schema_history (export_name, run_id, columns_json, recorded_at) "
                          "VALUES (?, ?, ?, ?)", (export_name, run_id, columns_json, now))
-            return row is not None
+            return previous
 
     # ------------------------------------------------------------------------ incremental cursor (stage 8)
     def cursor(self, export_name: str):

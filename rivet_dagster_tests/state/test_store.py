@@ -33,11 +33,13 @@ def test_the_store_uses_wal_and_records_files_and_metrics(tmp_path):
         ("run2", "failed", "boom"), ("run1", "success", None)]
 
 
-def test_schema_history_reports_changes_after_the_first_run(tmp_path):
+def test_schema_history_keeps_each_distinct_schema_and_returns_the_one_replaced(tmp_path):
     store = StateStore(path=str(tmp_path / "s.db"))
     v1 = [{"name": "id", "type": "int64"}]
-    assert store.record_schema("t", "r1", v1) is False
-    assert store.record_schema("t", "r2", v1) is False
-    assert store.record_schema("t", "r3", v1 + [{"name": "x", "type": "string"}]) is True
+    v2 = v1 + [{"name": "x", "type": "string"}]
+    assert store.record_schema("t", "r1", v1) is None
+    assert store.record_schema("t", "r2", v1) == v1
+    assert store.record_schema("t", "r3", v2) == v1
+    assert store.record_schema("t", "r4", list(reversed(v2))) == v2
     with store.connect() as conn:
-        assert [r[0] for r in conn.execute("SELECT run_id FROM schema_history ORDER BY id")] == ["r1", "r3"]
+        assert [r[0] for r in conn.execute("SELECT run_id FROM schema_history ORDER BY id")] == ["r1", "r3", "r4"]
