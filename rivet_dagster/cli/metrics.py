@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .common import add_config_argument, config_from, named_export, state_store
-from .tables import first_line, print_json, print_table
+from .tables import first_line, print_records
 
 
 def register(subparsers) -> None:
@@ -24,18 +24,13 @@ def show_metrics(args: argparse.Namespace) -> int:
         named_export(config, args.export)
     store = state_store(config)
     rows = store.metrics(args.export, last=args.last) if store else []
-    if args.json:
-        print_json(rows)
-    elif not rows:
-        print("No metrics recorded yet.")
-    else:
-        print_table(["RUN AT", "EXPORT", "STATUS", "ROWS", "FILES", "BYTES", "DURATION", "RSS", "RETRIES",
-                     "VALIDATED", "SCHEMA", "ERROR"],
-                    [[r["run_at"], r["export_name"], r["status"], r["total_rows"], r["files_produced"],
-                      r["bytes_written"], seconds(r["duration_ms"]), f"{r['peak_rss_mb'] or 0}MB", r["retries"],
-                      {None: "-", 1: "pass", 0: "FAIL"}[r["validated"]], "CHANGED" if r["schema_changed"] else "ok",
-                      first_line(r["error_message"])]
-                     for r in rows])
+    print_records(rows, args.json, "No metrics recorded yet.",
+                  ["RUN AT", "EXPORT", "STATUS", "ROWS", "FILES", "BYTES", "DURATION", "RSS", "RETRIES", "VALIDATED",
+                   "SCHEMA", "ERROR"],
+                  lambda r: [r["run_at"], r["export_name"], r["status"], r["total_rows"], r["files_produced"],
+                             r["bytes_written"], seconds(r["duration_ms"]), f"{r['peak_rss_mb'] or 0}MB", r["retries"],
+                             {None: "-", 1: "pass", 0: "FAIL"}[r["validated"]],
+                             "CHANGED" if r["schema_changed"] else "ok", first_line(r["error_message"])])
     return 0
 
 

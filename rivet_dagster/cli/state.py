@@ -12,7 +12,7 @@ from ..config import ExportConfig
 from ..state.cursors import display
 from ..state.store import StateStore
 from .common import CliError, add_config_argument, config_from, named_export, state_path, state_store
-from .tables import first_line, print_json, print_table
+from .tables import first_line, print_json, print_records, print_table
 
 
 def register(subparsers) -> None:
@@ -113,14 +113,10 @@ def show_files(args: argparse.Namespace) -> int:
         named_export(config, args.export)
     store = state_store(config)
     rows = store.files(args.export, last=args.last) if store else []
-    if args.json:
-        print_json(rows)
-    elif not rows:
-        print("No files recorded yet.")
-    else:
-        print_table(["RUN ID", "EXPORT", "PARTITION", "FILE", "ROWS", "BYTES", "CREATED"],
-                    [[r["run_id"][:8], r["export_name"], r["partition_key"], r["file_name"], r["row_count"],
-                      r["bytes"], r["created_at"]] for r in rows])
+    print_records(rows, args.json, "No files recorded yet.",
+                  ["RUN ID", "EXPORT", "PARTITION", "FILE", "ROWS", "BYTES", "CREATED"],
+                  lambda r: [r["run_id"][:8], r["export_name"], r["partition_key"], r["file_name"], r["row_count"],
+                             r["bytes"], r["created_at"]])
     return 0
 
 

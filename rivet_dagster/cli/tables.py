@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
@@ -11,6 +11,17 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     for row in cells:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def print_records(rows: list[dict], as_json: bool, none: str, headers: Sequence[str],
+                  cells: Callable[[dict], Sequence[object]]) -> None:
+    """The records as JSON, a line saying there are none, or an aligned table of `cells(record)`."""
+    if as_json:
+        print_json(rows)
+    elif not rows:
+        print(none)
+    else:
+        print_table(headers, [cells(r) for r in rows])
 
 
 def print_json(data: object) -> None:
