@@ -22,8 +22,7 @@ def reconcile(config: RivetConfig, export: ExportConfig, source: SourceDatabase,
     mismatches, source_rows = [], 0
     for manifest in exported.manifests:
         plan = _scope(export, source, query, columns, manifest, log)
-        count = int(fetch_value(source, queries.ReadPlan(f"SELECT COUNT(*) FROM ({plan.sql}) AS _rivet_scope",
-                                                         plan.params, plan.param_types), tuning))
+        count = int(fetch_value(source, plan.counted(), tuning))
         source_rows += count
         if count != manifest["rows"]:
             scope = manifest["partition"] or manifest["run_id"]

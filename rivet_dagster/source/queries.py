@@ -1,12 +1,15 @@
 """The SQL each mode runs: the user's query wrapped with quoted identifiers and bound values.
 
-A `ReadPlan` is constant SQL text plus named values. Values are never pasted into the SQL: each reader binds
-them in its own way (PostgreSQL: session settings read back with the column's type, so the COPY stream
-stays; MySQL/MariaDB and SQLite: DB-API parameters).
+A `ReadPlan` is constant SQL text plus named, typed values. Each reader passes the values in its own way:
+PostgreSQL binds them as session settings read back with the column's type (so the COPY stream stays),
+SQLite as DB-API parameters, and MySQL/MariaDB, whose Arrow reader cannot bind, as literals rendered by a
+strict formatter from the typed value (never user text).
 """
 from __future__ import annotations
 
 import datetime
+import decimal
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +18,7 @@ from .engines import SourceDatabase
 
 @dataclass(frozen=True)
 class ReadPlan:
-    sql: str                                   # with {name} placeholders for the bound values
+    sql: str                                   # {columns} for the projection, {name} for each bound value
     params: dict[str, Any] = field(default_factory=dict)
     param_types: dict[str, str] = field(default_factory=dict)  # PostgreSQL type to read each value back as
 
@@ -35,19 +38,52 @@ class ReadPlan:
             out[name] = value
         return out
 
-    def render(self, source: SourceDatabase) -> str:
-        """The SQL for `source`'s reader, with each {name} turned into that engine's parameter reference."""
+    def render(self, source: SourceDatabase, columns: str = "*") -> str:
+        """The SQL for `source`'s reader: `columns` as the projection, each {name} as that engine's reference to
+        the bound value. MySQL/MariaDB reads go through connectorx, which cannot bind, so there each value is a
+        typed literal (`mysql_literal`): values come from the database (cursors, chunk bounds, windows), never
+        from user text."""
         def reference(name: str) -> str:
             if source.kind == "postgres":
                 return f"current_setting('rivet.{name}')::{self.param_types[name]}"
             if source.kind == "mysql":
-                return f"%({name})s"
+                return mysql_literal(self.bound(source)[name])
             return f":{name}"
 
-        template = self.sql
-        if source.kind == "mysql" and self.params:  # the driver %-formats the text when it binds values
-            template = template.replace("%", "%%")
-        return template.format(**{name: reference(name) for name in self.params})
+        return self.sql.format(columns=columns, **{name: reference(name) for name in self.params})
+
+    def counted(self) -> ReadPlan:
+        """COUNT(*) over the rows this plan reads (reconcile)."""
+        return ReadPlan(f"SELECT COUNT(*) FROM ({self.sql}) AS _rivet_scope", self.params, self.param_types)
+
+
+def mysql_literal(value: Any) -> str:
+    """A MySQL/MariaDB literal for a typed value, built from its digits and fields only (strings and bytes as
+    hex), so no value can change the statement. A type it does not know is an error, never `str(value)`."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"cannot compare with the non-finite value {value}")
+        return repr(float(value))
+    if isinstance(value, decimal.Decimal):
+        if not value.is_finite():
+            raise ValueError(f"cannot compare with the non-finite value {value}")
+        return format(value, "f")
+    if isinstance(value, datetime.datetime):
+        return (f"TIMESTAMP'{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:{value.minute:02d}:"
+                f"{value.second:02d}.{value.microsecond:06d}'")
+    if isinstance(value, datetime.date):
+        return f"DATE'{value.year:04d}-{value.month:02d}-{value.day:02d}'"
+    if isinstance(value, datetime.time):
+        return f"TIME'{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}'"
+    if isinstance(value, str):
+        return f"_utf8mb4 X'{value.encode().hex()}'" if value else "_utf8mb4 ''"
+    if isinstance(value, (bytes, bytearray)):
+        return f"X'{bytes(value).hex()}'"
+    raise TypeError(f"no MySQL literal for a value of type {type(value).__name__}")
 
 
 def _postgres_text(value: Any) -> str:
@@ -57,7 +93,7 @@ def _postgres_text(value: Any) -> str:
 
 
 def full(query: str) -> ReadPlan:
-    return ReadPlan(_braces(query))
+    return ReadPlan(f"SELECT {{columns}} FROM ({_braces(query)}) AS _rivet")
 
 
 def incremental(source: SourceDatabase, query: str, cursor_column: str, cursor_type: str | None,
@@ -73,7 +109,7 @@ def incremental(source: SourceDatabase, query: str, cursor_column: str, cursor_t
         conditions.append(f"{column} <= {{up_to}}")
         params["up_to"] = up_to
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    sql = f"SELECT * FROM ({_braces(query)}) AS _rivet{where} ORDER BY {column}"
+    sql = f"SELECT {{columns}} FROM ({_braces(query)}) AS _rivet{where} ORDER BY {column}"
     return ReadPlan(sql, params, {name: cursor_type or "text" for name in params})
 
 
@@ -83,7 +119,7 @@ def time_window(source: SourceDatabase, query: str, time_column: str, column_typ
     column = f"_rivet.{source.quote(time_column)}"
     where = f"{column} >= {{start}}" + (f" AND {column} < {{end}}" if end is not None else "")
     params = {"start": start} if end is None else {"start": start, "end": end}
-    return ReadPlan(f"SELECT * FROM ({_braces(query)}) AS _rivet WHERE {where}", params,
+    return ReadPlan(f"SELECT {{columns}} FROM ({_braces(query)}) AS _rivet WHERE {where}", params,
                     {name: column_type or "text" for name in params})
 
 
@@ -94,11 +130,11 @@ def chunk(source: SourceDatabase, query: str, chunk_column: str, column_type: st
     column = source.quote(chunk_column)
     params = {"start": start, "end": end}
     if dense:
-        sql = (f"SELECT * FROM (SELECT _rivet_i.*, ROW_NUMBER() OVER (ORDER BY _rivet_i.{column}) AS _rivet_chunk_rn "
+        sql = (f"SELECT {{columns}} FROM (SELECT _rivet_i.*, ROW_NUMBER() OVER (ORDER BY _rivet_i.{column}) AS _rivet_chunk_rn "
                f"FROM ({_braces(query)}) AS _rivet_i) AS _rivet WHERE _rivet_chunk_rn >= {{start}} "
                f"AND _rivet_chunk_rn <= {{end}}")
         return ReadPlan(sql, params, {"start": "int8", "end": "int8"})
-    sql = f"SELECT * FROM ({_braces(query)}) AS _rivet WHERE _rivet.{column} >= {{start}} AND _rivet.{column} <= {{end}}"
+    sql = f"SELECT {{columns}} FROM ({_braces(query)}) AS _rivet WHERE _rivet.{column} >= {{start}} AND _rivet.{column} <= {{end}}"
     return ReadPlan(sql, params, {name: column_type or "int8" for name in params})
 
 

@@ -4,6 +4,9 @@
 * MySQL / MariaDB: connectorx's Arrow stream (binary protocol decoded in Rust).
 * SQLite: the DB-API cursor, `fetchmany` per batch (the embedded demo engine; no native Arrow driver).
 
+Every mode reads through the same path on each engine: a full export and a chunk, a cursor range or a time
+window differ only in the plan's SQL and its bound values.
+
 Each read is one streamed statement. `statement_timeout_s` keeps Rivet's meanings: per batch on PostgreSQL
 (a stall watchdog cancels the COPY), the server's limit on the whole SELECT on MySQL/MariaDB.
 """
@@ -70,10 +73,10 @@ def stream(source: SourceDatabase, plan: ReadPlan, columns: list[SourceColumn] |
         rows = max(1, min(rows, MAX_BATCH_BYTES // estimated_row_bytes(schema)))
     if source.kind == "postgres":
         batches = _postgres_batches(source, plan, schema, rows, tuning)
-    elif source.kind == "mysql" and not plan.params:
-        batches = _mysql_batches(source, plan.render(source), columns, rows, tuning)
-    else:  # SQLite, and MySQL reads with bound values (connectorx cannot bind parameters)
-        batches = _dbapi_batches(source, plan, columns, rows, tuning)
+    elif source.kind == "mysql":
+        batches = _mysql_batches(source, plan, columns, rows, tuning)
+    else:
+        batches = _sqlite_batches(source, plan, rows, tuning)
     return read_ahead(throttled(batches, tuning.throttle_ms), READ_AHEAD_BATCHES)
 
 
@@ -99,19 +102,17 @@ def _postgres_batches(source, plan, schema, rows, tuning) -> Iterator[pa.RecordB
             yield from _conformed(watchdog.iterate(reader), schema)
 
 
-def _mysql_batches(source, query, columns, rows, tuning) -> Iterator[pa.RecordBatch]:
+def _mysql_batches(source, plan, columns, rows, tuning) -> Iterator[pa.RecordBatch]:
     """connectorx holds the GIL while it waits on the network, so no watchdog thread can run here:
-    `statement_timeout_s` is the server's limit on the streamed SELECT as a whole (Rivet's MySQL meaning)."""
+    `statement_timeout_s` is the server's limit on the streamed SELECT as a whole (Rivet's MySQL meaning), set
+    with the session's other settings (UTC, so TIMESTAMP values and bounds are instants) before the read."""
     import connectorx as cx
 
-    timeout = int(tuning.statement_timeout_s)
-    hint = f"/*+ MAX_EXECUTION_TIME({timeout * 1000}) */ " if timeout and not source.is_mariadb else ""
-    query = f"SELECT {hint}{', '.join(_projection(source, c) for c in columns)} FROM ({query}) AS _rivet"
-    if timeout and source.is_mariadb:
-        query = f"SET STATEMENT max_statement_time = {timeout} FOR {query}"
+    query = plan.render(source, ", ".join(_projection(source, c) for c in columns))
     schema = schema_of(columns)
     try:
-        reader = cx.read_sql(source.native_url("mysql"), query, return_type="arrow_stream", batch_size=rows)
+        reader = cx.read_sql(source.native_url("mysql"), query, return_type="arrow_stream", batch_size=rows,
+                             pre_execution_query=source.session_settings(tuning))
         yield from _conformed(reader, schema)
     except (KeyboardInterrupt, SystemExit, GeneratorExit, ValueError, SourceError):
         raise
@@ -129,23 +130,17 @@ def _connectorx_error(exc: BaseException) -> str:
     return text.rsplit("MySqlError {", 1)[-1].split("}")[0].strip() if "MySqlError {" in text else text
 
 
-def _dbapi_batches(source, plan, columns, rows, tuning) -> Iterator[pa.RecordBatch]:
-    """Python rows to Arrow columns, one batch per `fetchmany`, on an unbuffered cursor. With declared columns
-    the batch is cast to them; without (SQLite) a column takes the type of its first non-NULL values."""
-    sql = plan.render(source)
-    if columns is not None and any(c.read_as for c in columns):
-        sql = f"SELECT {', '.join(_projection(source, c) for c in columns)} FROM ({sql}) AS _rivet_read"
+def _sqlite_batches(source, plan, rows, tuning) -> Iterator[pa.RecordBatch]:
+    """Python rows to Arrow columns, one batch per `fetchmany`: a column takes the type of its first non-NULL
+    values (SQLite is dynamically typed)."""
     with source.session(tuning) as conn:
-        cursor = _unbuffered_cursor(source, conn.connection.dbapi_connection)
+        cursor = conn.connection.dbapi_connection.cursor()
         try:
-            cursor.execute(sql, plan.bound(source)) if plan.params else cursor.execute(sql)
+            cursor.execute(plan.render(source), plan.bound(source))
             names = [d[0] for d in cursor.description]
             types: list[pa.DataType | None] = [None] * len(names)
             while chunk := cursor.fetchmany(rows):
                 arrays = [_column_array(names[i], values, types[i]) for i, values in enumerate(zip(*chunk))]
-                if columns is not None:
-                    yield conform(pa.RecordBatch.from_arrays(arrays, names=names), schema_of(columns))
-                    continue
                 types = [t or (a.type if not pa.types.is_null(a.type) else None) for t, a in zip(types, arrays)]
                 yield pa.RecordBatch.from_arrays(
                     [a if not pa.types.is_null(a.type) else a.cast(pa.string()) for a in arrays], names=names)
@@ -153,14 +148,6 @@ def _dbapi_batches(source, plan, columns, rows, tuning) -> Iterator[pa.RecordBat
             raise source.failure("the export query failed on", exc) from None
         finally:
             cursor.close()
-
-
-def _unbuffered_cursor(source, raw):
-    """A cursor that streams rows (PyMySQL buffers the whole result unless asked not to; sqlite3 streams)."""
-    if source.kind == "mysql":
-        import pymysql.cursors
-        return raw.cursor(pymysql.cursors.SSCursor)
-    return raw.cursor()
 
 
 def _column_array(name: str, values: tuple, known: pa.DataType | None) -> pa.Array:
@@ -178,15 +165,15 @@ def _projection(source, column: SourceColumn) -> str:
 
 
 def fetch_value(source: SourceDatabase, plan: ReadPlan, tuning: EffectiveTuning):
-    """One value from a small query (sensors, planners), bound the same way as the streaming reads."""
+    """One value from a small query (sensors, planners, reconcile), with the plan's values passed as the
+    streaming reads pass them."""
     with source.session(tuning) as conn:
         cursor = conn.connection.dbapi_connection.cursor()
         try:
             if source.kind == "postgres":
                 for name, value in plan.bound(source).items():
                     cursor.execute("SELECT set_config(%s, %s, false)", (f"rivet.{name}", value))
-                cursor.execute(plan.render(source))
-            elif plan.params:
+            if source.kind == "sqlite":
                 cursor.execute(plan.render(source), plan.bound(source))
             else:
                 cursor.execute(plan.render(source))
