@@ -7,13 +7,13 @@ from collections.abc import Mapping
 import dagster as dg
 
 from .assets.partitions import partitions_for
-from .assets.factory import build_export_asset, source_group
+from .assets.factory import SOURCE_TAG, build_export_asset, source_group
 from .checks.asset_checks import build_export_checks
 from .config.loader import load_config
 from .config.models import RivetConfig
 from .destinations.io_managers import ExportIOManager
 from .notifications.slack import SlackNotifier
-from .resource_keys import IO_MANAGER_KEYS, NOTIFIER_KEY, SOURCE_KEY, STATE_KEY
+from .resource_keys import DESTINATION_TYPES, DefinitionNames
 from .sensors.chunk_planner import build_chunk_planner_sensor
 from .sensors.failure_alerts import build_failure_alert_sensor
 from .sensors.new_rows import build_new_rows_sensor
@@ -24,49 +24,58 @@ STATE_FILE = ".rivet_state.db"
 
 
 def build_definitions(config: RivetConfig | str | os.PathLike, params: Mapping[str, str] | None = None,
-                      state_path: str | os.PathLike | None = None) -> dg.Definitions:
-    """One asset per export plus the resources they use. The state store defaults to `.rivet_state.db`
-    beside the config file, as in Rivet."""
+                      state_path: str | os.PathLike | None = None, name: str | None = None) -> dg.Definitions:
+    """One asset per export plus the resources, sensors and schedules they use. The state store defaults to
+    `.rivet_state.db` beside the config file, as in Rivet. Resource keys and the names of the config's job and
+    failure sensor carry `name` (default: the config's `name:`, else its file's), so several configs merge into
+    one code location with `Definitions.merge`."""
     if not isinstance(config, RivetConfig):
         config = load_config(config, params)
     _check_partitioning(config)
-    state = StateStore(path=str(state_path or config.base_dir / STATE_FILE))
+    names = DefinitionNames.of(config, name)
+    source, state = SourceDatabase(config.source, config.base_dir), StateStore(path=str(state_path or config.base_dir
+                                                                                         / STATE_FILE))
     slack = config.notifications.slack if config.notifications else None
     notifier = SlackNotifier(slack)
+    tags = {SOURCE_TAG: source_group(config)}
+    unpartitioned = [e.name for e in config.exports if partitions_for(e) is None]
     # Rivet runs exports one after another unless `parallel_exports` / `parallel_export_processes` is set;
     # in Dagster that is the in-process executor (one process, no per-step start-up) vs. the multiprocess one.
     parallel = config.parallel_exports or config.parallel_export_processes
     return dg.Definitions(
         executor=dg.multiprocess_executor if parallel else dg.in_process_executor,
-        assets=[build_export_asset(config, export) for export in config.exports],
+        assets=[build_export_asset(config, export, names) for export in config.exports],
         asset_checks=[check for export in config.exports
-                      for check in build_export_checks(config, export, partitions_for(export))],
-        sensors=[build_new_rows_sensor(config, export) for export in config.exports if export.mode == "incremental"]
-        + [build_chunk_planner_sensor(config, export) for export in config.exports if export.mode == "chunked"]
-        + ([build_failure_alert_sensor(config)] if slack and "failure" in slack.on else []),
-        schedules=[_schedule_for(export) for export in config.exports if export.schedule or export.partitioning],
-        jobs=[dg.define_asset_job("rivet_exports", selection=dg.AssetSelection.all(),
-                                  tags={"rivet/source": source_group(config)},
-                                  description="Every export of the config, once.")],
+                      for check in build_export_checks(config, export, partitions_for(export), names)],
+        sensors=[build_new_rows_sensor(config, export, source, state) for export in config.exports
+                 if export.mode == "incremental"]
+        + [build_chunk_planner_sensor(config, export, source, state) for export in config.exports
+           if export.mode == "chunked"]
+        + ([build_failure_alert_sensor(config, names)] if slack and "failure" in slack.on else []),
+        schedules=[_schedule_for(export, tags) for export in config.exports if export.schedule or export.partitioning],
+        # A job holds assets of one partitioning; partitioned exports run from their asset, a backfill or a schedule.
+        jobs=[dg.define_asset_job(names.exports_job, selection=unpartitioned, tags=tags,
+                                  description="Every unpartitioned export of the config, once.")]
+        if unpartitioned else [],
         resources={
-            SOURCE_KEY: SourceDatabase(config.source, config.base_dir),
-            STATE_KEY: state,
-            NOTIFIER_KEY: notifier,
-            **{key: ExportIOManager(state=state, notifier=notifier) for key in IO_MANAGER_KEYS.values()},
+            names.source: source,
+            names.state: state,
+            names.notifier: notifier,
+            **{names.io_manager(kind): ExportIOManager(state=state, notifier=notifier) for kind in DESTINATION_TYPES},
         },
     )
 
 
-def _schedule_for(export) -> dg.ScheduleDefinition:
+def _schedule_for(export, tags: dict[str, str]) -> dg.ScheduleDefinition:
     """`schedule:` cron for any export; a time-partitioned export gets one that materializes each window once
     it has closed."""
     if export.partitioning is not None:
         job = dg.define_asset_job(f"{export.name}_windows", selection=[export.name],
-                                  partitions_def=partitions_for(export))
+                                  partitions_def=partitions_for(export), tags=tags)
         return dg.build_schedule_from_partitioned_job(job, name=f"{export.name}_schedule",
                                                       default_status=dg.DefaultScheduleStatus.RUNNING)
     return dg.ScheduleDefinition(name=f"{export.name}_schedule", cron_schedule=export.schedule,
-                                 target=[export.name], default_status=dg.DefaultScheduleStatus.RUNNING)
+                                 target=[export.name], tags=tags, default_status=dg.DefaultScheduleStatus.RUNNING)
 
 
 def _check_partitioning(config: RivetConfig) -> None:

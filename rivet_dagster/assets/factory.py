@@ -17,13 +17,14 @@ from ..destinations.owners import owner_alive
 from ..destinations.io_managers import DESTINATION_METADATA, destination_metadata
 from ..destinations.publish import clean_up_interrupted, record_failure
 from ..destinations.retry import store_retrier
-from ..resource_keys import IO_MANAGER_KEYS, SOURCE_KEY, STATE_KEY
+from ..resource_keys import DefinitionNames
 from ..source.errors import source_retrier
 from .export_step import stage_export
 from .chunks import pool_name
 from .partitions import backfill_policy_for, partitions_for
 
 QUALITY_CHECK = "quality"
+SOURCE_TAG = "rivet/source"  # on every export asset, and on the runs the project launches (jobs, schedules, sensors)
 
 
 def source_group(config: RivetConfig) -> str:
@@ -54,7 +55,7 @@ class ExportRunConfig(dg.Config):
         return ((run.run_config.get("ops") or {}).get(export_name, {}).get("config") or {}).get("params") or {}
 
 
-def build_export_asset(config: RivetConfig, export: ExportConfig) -> dg.AssetsDefinition:
+def build_export_asset(config: RivetConfig, export: ExportConfig, names: DefinitionNames) -> dg.AssetsDefinition:
     group = source_group(config)
     partitions = partitions_for(export)
     rivet = config  # `config` is the run config inside the asset (Dagster's name for it)
@@ -65,8 +66,9 @@ def build_export_asset(config: RivetConfig, export: ExportConfig) -> dg.AssetsDe
         kinds={config.source.type, export.format},
         description=f"```sql\n{config.query_template(export).strip()}\n```",
         code_version=code_version(config, export),
-        io_manager_key=IO_MANAGER_KEYS[export.destination.type],
-        required_resource_keys={SOURCE_KEY, STATE_KEY},
+        io_manager_key=names.io_manager(export.destination.type),
+        required_resource_keys={names.source, names.state},
+        tags={SOURCE_TAG: group},
         pool=pool_name(export) if export.mode == "chunked" else f"rivet_{group}",
         partitions_def=partitions,
         backfill_policy=backfill_policy_for(export),
@@ -80,9 +82,8 @@ def build_export_asset(config: RivetConfig, export: ExportConfig) -> dg.AssetsDe
     def export_asset(context: dg.AssetExecutionContext, config: ExportRunConfig):
         """Stages one file set per partition of the run (a range run covers several windows)."""
         keys = context.partition_keys if partitions is not None else [None]
-        state = context.resources.rivet_state
+        state, source = getattr(context.resources, names.state), getattr(context.resources, names.source)
         checkpoint = export.mode == "chunked" and export.chunk_checkpoint
-        source = context.resources.rivet_source
         staged, key, started, retrier = [], keys[0], time.monotonic(), None
         try:
             query = rivet.query_for(export, config.params)  # a ${KEY} nothing fills fails before anything else

@@ -13,7 +13,7 @@ from ..assets.factory import ExportRunConfig
 from ..config.models import ExportConfig, RivetConfig
 from ..destinations import open_destination
 from ..destinations.exported import ExportedFiles
-from ..resource_keys import NOTIFIER_KEY, SOURCE_KEY, STATE_KEY
+from ..resource_keys import DefinitionNames
 from .reconcile import reconcile
 from .validate import validate
 
@@ -25,29 +25,31 @@ VALIDATE_DESCRIPTION = ("Re-reads the committed files at the destination and com
 RECONCILE_DESCRIPTION = "Counts the source over exactly the exported scope and compares it with the rows committed."
 
 
-def build_export_checks(config: RivetConfig, export: ExportConfig,
-                        partitions: dg.PartitionsDefinition | None) -> list[dg.AssetChecksDefinition]:
+def build_export_checks(config: RivetConfig, export: ExportConfig, partitions: dg.PartitionsDefinition | None,
+                        names: DefinitionNames) -> list[dg.AssetChecksDefinition]:
     def reconcile_with_the_runs_params(context, exported: ExportedFiles):
-        return reconcile(config, export, context.resources.rivet_source, exported, context.log,
+        return reconcile(config, export, getattr(context.resources, names.source), exported, context.log,
                          ExportRunConfig.params_of(context.run, export.name))
 
     checks = []
     if export.destination.type != "stdout":  # stdout keeps no files to re-read
-        checks.append(_export_check(export, partitions, "validate", VALIDATE_TAG, export.validate_files,
-                                    {STATE_KEY}, VALIDATE_DESCRIPTION, lambda context, exported: validate(exported)))
-    checks.append(_export_check(export, partitions, "reconcile", RECONCILE_TAG, export.reconcile,
-                                {SOURCE_KEY, STATE_KEY}, RECONCILE_DESCRIPTION, reconcile_with_the_runs_params))
+        checks.append(_export_check(export, partitions, names, "validate", VALIDATE_TAG, export.validate_files,
+                                    VALIDATE_DESCRIPTION, lambda context, exported: validate(exported)))
+    checks.append(_export_check(export, partitions, names, "reconcile", RECONCILE_TAG, export.reconcile,
+                                RECONCILE_DESCRIPTION, reconcile_with_the_runs_params, needs_source=True))
     return checks
 
 
-def _export_check(export: ExportConfig, partitions: dg.PartitionsDefinition | None, name: str, tag: str,
-                  always: bool, resource_keys: set[str], description: str, compare) -> dg.AssetChecksDefinition:
+def _export_check(export: ExportConfig, partitions: dg.PartitionsDefinition | None, names: DefinitionNames,
+                  name: str, tag: str, always: bool, description: str, compare,
+                  needs_source: bool = False) -> dg.AssetChecksDefinition:
     asset_key = dg.AssetKey(export.name)
+    resource_keys = {names.state, names.notifier} | ({names.source} if needs_source else set())
 
     # a multi-asset check only so that it may yield no result: a planned check without one shows as skipped
     @dg.multi_asset_check(name=f"{export.name}_{name}", specs=[dg.AssetCheckSpec(name, asset=asset_key,
                                                                                   description=description)],
-                          can_subset=True, required_resource_keys={*resource_keys, NOTIFIER_KEY},
+                          can_subset=True, required_resource_keys=resource_keys,
                           description=description)
     def export_check(context: dg.AssetCheckExecutionContext):
         in_materialization = asset_key in context.job_def.asset_layer.executable_asset_keys
@@ -55,8 +57,8 @@ def _export_check(export: ExportConfig, partitions: dg.PartitionsDefinition | No
             context.log.info(f"{name}: skipped in this run (ask with `{name}: true` on the export or the run "
                              f"tag {tag}=true)")
             return
-        exported = _committed(export, partitions, context.resources.rivet_state,
-                              context.run.run_id if in_materialization else None)
+        state, notifier = getattr(context.resources, names.state), getattr(context.resources, names.notifier)
+        exported = _committed(export, partitions, state, context.run.run_id if in_materialization else None)
         if not exported.manifests:
             yield dg.AssetCheckResult(asset_key=asset_key, check_name=name, passed=in_materialization,
                                       severity=dg.AssetCheckSeverity.WARN,
@@ -65,9 +67,9 @@ def _export_check(export: ExportConfig, partitions: dg.PartitionsDefinition | No
             return
         mismatches, figures = compare(context, exported)
         if in_materialization and name == "validate":   # Rivet's `validated` column of the run's metric
-            context.resources.rivet_state.set_validated(export.name, context.run.run_id, not mismatches)
+            state.set_validated(export.name, context.run.run_id, not mismatches)
         if mismatches:  # the export succeeded but what it committed does not hold up: a degraded run
-            context.resources.rivet_notifier.notify("degraded", export.name, context.run.run_id, "check failed",
+            notifier.notify("degraded", export.name, context.run.run_id, "check failed",
                                                     detail=f"{name} failed: {mismatches[0]}", log=context.log)
         yield dg.AssetCheckResult(asset_key=asset_key, check_name=name, passed=not mismatches,
                                   severity=dg.AssetCheckSeverity.ERROR,

@@ -21,7 +21,7 @@ from ..checks.asset_checks import RECONCILE_TAG, VALIDATE_TAG
 from ..config import load_config
 from ..config.models import SECRET_NAME
 from ..errors import export_message, first_line
-from ..resource_keys import NOTIFIER_KEY
+from ..resource_keys import DefinitionNames
 from ..sensors.failure_alerts import CLI_TAG, post_failure
 from ..source.engines import SourceDatabase
 from ..state.store import StateStore
@@ -130,7 +130,7 @@ def _run_one(config, export, defs, instance, state, params, resume, tags, debug)
             failures = result.get_step_failure_events()
             outcome.error = export_message(failures[0].event_specific_data.error) if failures else "the run failed"
             # what the failure sensor does for the runs a daemon sees
-            post_failure(defs.resources[NOTIFIER_KEY], instance, result.run_id, export.name, outcome.error)
+            post_failure(defs.resources[DefinitionNames.of(config).notifier], instance, result.run_id, export.name, outcome.error)
             outcome.code = max(outcome.code, DRIFT if "on_schema_drift: fail" in outcome.error else FAILED)
     if any(not outcome.checks.get(name, True) for name in INTEGRITY_CHECKS):
         outcome.code = max(outcome.code, INTEGRITY) if outcome.code != DRIFT else DRIFT

@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .errors import ConfigError, ConfigErrors, KeyedError
-from .models import RivetConfig
+from .models import ExportConfig, RivetConfig
 from .tuning import TUNING_KEYS
 
 VARIABLE = re.compile(r"\$\{([^}]*)\}")
@@ -55,8 +55,19 @@ def parse_config(text: str, *, file: str | os.PathLike = "rivet.yaml",
         config = RivetConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigErrors([error(*_describe(item)) for item in exc.errors()]) from None
-    return config.model_copy(update={"base_dir": file.parent.resolve(), "config_file": str(file), "key_lines": lines,
-                                     "params": dict(params or {})})
+    base_dir = file.parent.resolve()
+    return config.model_copy(update={"base_dir": base_dir, "config_file": str(file), "key_lines": lines,
+                                     "params": dict(params or {}),
+                                     "exports": [_with_local_path_resolved(e, base_dir) for e in config.exports]})
+
+
+def _with_local_path_resolved(export: ExportConfig, base_dir: Path) -> ExportConfig:
+    """A relative local destination resolves against the config file's folder, as query_file and the state store
+    do, so `dagster dev`, a code server and the CLI write to the same place whatever their working directory."""
+    if export.destination.type != "local":
+        return export
+    path = os.path.normpath(base_dir / export.destination.local_dir)
+    return export.model_copy(update={"destination": export.destination.model_copy(update={"path": path})})
 
 
 def format_key(key_path: KeyPath) -> str:

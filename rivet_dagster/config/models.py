@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from .errors import ConfigError, KeyedError
 from .tuning import EffectiveTuning, merge_tuning
 
-EXPORT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+CONFIG_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+EXPORT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
@@ -191,7 +192,7 @@ class ExportConfig(Strict):
     @field_validator("name")
     @classmethod
     def _safe_name(cls, value: str):
-        if not EXPORT_NAME.match(value):
+        if not EXPORT_NAME.fullmatch(value):
             raise ValueError(f"export name '{value}' must start with a letter or '_' and contain only letters, "
                              "digits and '_' (it names the Dagster asset and the output files)")
         return value
@@ -274,11 +275,20 @@ class RivetConfig(Strict):
     parallel_exports: bool = False
     parallel_export_processes: bool = False
     staging_dir: str | None = None  # rivet-dagster: where parts are staged before upload (default: system temp)
+    name: str | None = None         # rivet-dagster: names this config's resources, job and sensors in a code location
     # Set by the loader, not by the user: where relative paths resolve from.
     base_dir: Path = Field(default=Path("."), exclude=True)
     config_file: str | None = Field(default=None, exclude=True)
     key_lines: dict[tuple, int] = Field(default_factory=dict, exclude=True, repr=False)
     params: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)  # build_definitions(params=)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_config_name(cls, value: str | None):
+        if value is not None and not CONFIG_NAME.fullmatch(value):
+            raise ValueError(f"name '{value}' must start with a letter and contain only letters, digits and '_' "
+                             "(it names the config's resources, job and sensors)")
+        return value
 
     @model_validator(mode="after")
     def _export_rules(self):

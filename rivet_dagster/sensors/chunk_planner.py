@@ -14,13 +14,13 @@ from ..state.store import StateStore
 PLANNER_INTERVAL_S = 600
 
 
-def build_chunk_planner_sensor(config: RivetConfig, export: ExportConfig) -> dg.SensorDefinition:
+def build_chunk_planner_sensor(config: RivetConfig, export: ExportConfig, source: SourceDatabase,
+                               state: StateStore) -> dg.SensorDefinition:
     @dg.sensor(name=f"{export.name}_chunk_planner", minimum_interval_seconds=PLANNER_INTERVAL_S,
                default_status=dg.DefaultSensorStatus.RUNNING,
                description=f"Adds the missing chunk partitions of '{export.name}' (chunk_size {export.chunk_size}).")
-    def chunk_planner(context: dg.SensorEvaluationContext, rivet_source: dg.ResourceParam[SourceDatabase],
-                      rivet_state: StateStore):
-        missing, plan = missing_keys(context.instance, config, export, rivet_source, rivet_state)
+    def chunk_planner(context: dg.SensorEvaluationContext):
+        missing, plan = missing_keys(context.instance, config, export, source, state)
         context.instance.event_log_storage.set_concurrency_slots(pool_name(export), export.parallel)
         if not missing:
             return dg.SkipReason(f"all {len(plan.ranges)} chunks are planned")

@@ -1,4 +1,4 @@
-"""`rivet_slack_on_failure`: a run-failure sensor, so a failed or crashed export run is reported even when
+"""`rivet_<config>_slack_on_failure`: a run-failure sensor, so a failed or crashed export run is reported even when
 its step never got to say so itself. Runs of `rivet-dagster run` (tag `rivet/cli`) are posted by the command,
 which needs no daemon."""
 from __future__ import annotations
@@ -8,28 +8,32 @@ import dagster as dg
 from ..config.models import RivetConfig
 from ..errors import export_message
 from ..notifications.slack import SlackNotifier
+from ..resource_keys import DefinitionNames
 
 CLI_TAG = "rivet/cli"
 
 
-def build_failure_alert_sensor(config: RivetConfig) -> dg.RunFailureSensorDefinition:
+def build_failure_alert_sensor(config: RivetConfig, names: DefinitionNames) -> dg.RunFailureSensorDefinition:
     exports = {export.name for export in config.exports}
     notifier = SlackNotifier(config.notifications.slack)
 
-    @dg.run_failure_sensor(name="rivet_slack_on_failure", default_status=dg.DefaultSensorStatus.RUNNING,
-                           description="Posts failed export runs to Slack (notifications.slack, on: failure).")
-    def rivet_slack_on_failure(context: dg.RunFailureSensorContext):
+    @dg.run_failure_sensor(name=names.failure_sensor, default_status=dg.DefaultSensorStatus.RUNNING,
+                           description="Posts failed runs of this config's exports to Slack (notifications.slack, "
+                                       "on: failure).")
+    def slack_on_failure(context: dg.RunFailureSensorContext):
         run = context.dagster_run
         if CLI_TAG in run.tags:
             return
         failed = _failed_exports(context, exports)
+        if not failed:  # a run of another config's exports in the same code location
+            return
         step_errors = [event.event_specific_data.error for event in context.get_step_failure_events()]
         error = export_message(step_errors[0]) if step_errors and step_errors[0] else context.failure_event.message
         thread = post_failure(notifier, context.instance, run.run_id, ", ".join(failed), error, context.log)
         if thread is not None:
             thread.join(timeout=15)  # the sensor's tick waits for its post, bounded
 
-    return rivet_slack_on_failure
+    return slack_on_failure
 
 
 def post_failure(notifier: SlackNotifier, instance: dg.DagsterInstance, run_id: str, exports: str, error: str,
@@ -49,4 +53,4 @@ def _failed_exports(context: dg.RunFailureSensorContext, exports: set[str]) -> l
         failed = sorted({name for name in names if name in exports})
         if failed:
             return failed
-    return sorted(exports)
+    return []

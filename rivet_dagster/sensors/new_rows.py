@@ -6,9 +6,11 @@ one batch of new rows yields one run. A source error fails the tick (shown in th
 """
 import dagster as dg
 
+from ..assets.factory import SOURCE_TAG, source_group
+from ..assets.read_plans import bind_type, query_column
 from ..config.models import ExportConfig, RivetConfig
-from ..source import queries
 from ..source.engines import SourceDatabase
+from ..source import queries
 from ..source.readers import describe, fetch_value
 from ..state import cursors
 from ..state.store import StateStore
@@ -16,8 +18,10 @@ from ..state.store import StateStore
 DEFAULT_INTERVAL_S = 60
 
 
-def build_new_rows_sensor(config: RivetConfig, export: ExportConfig) -> dg.SensorDefinition:
+def build_new_rows_sensor(config: RivetConfig, export: ExportConfig, source: SourceDatabase,
+                          state: StateStore) -> dg.SensorDefinition:
     tuning = config.tuning_for(export)
+    tags = {SOURCE_TAG: source_group(config)}
 
     @dg.sensor(
         name=f"{export.name}_new_rows",
@@ -26,12 +30,9 @@ def build_new_rows_sensor(config: RivetConfig, export: ExportConfig) -> dg.Senso
         default_status=dg.DefaultSensorStatus.RUNNING if export.sensor else dg.DefaultSensorStatus.STOPPED,
         description=f"Runs '{export.name}' when rows with {export.cursor_column} past the stored cursor appear.",
     )
-    def new_rows(context: dg.SensorEvaluationContext, rivet_source: dg.ResourceParam[SourceDatabase],
-                 rivet_state: StateStore):
-        source, state = rivet_source, rivet_state
+    def new_rows(context: dg.SensorEvaluationContext):
         query = config.query_for(export)
-        columns = describe(source, query, tuning) or []
-        cast = next((c.db_type.split(" ")[0] for c in columns if c.name == export.cursor_column), None)
+        cast = bind_type(query_column(export, describe(source, query, tuning), "cursor_column"))
         after = state.cursor(export.name)
         newest = fetch_value(source, queries.newest(source, query, export.cursor_column, cast, after), tuning)
         if newest is None:
@@ -40,6 +41,6 @@ def build_new_rows_sensor(config: RivetConfig, export: ExportConfig) -> dg.Senso
         key = cursors.encode(newest)
         if key == context.cursor:
             return dg.SkipReason(f"a run for rows up to {cursors.display(newest)} was already requested")
-        return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"{export.name}:{key}")], cursor=key)
+        return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"{export.name}:{key}", tags=tags)], cursor=key)
 
     return new_rows

@@ -3,15 +3,7 @@ partition backfill launched through GraphQL in which one chunk fails, then "fail
 
 (A chunk cannot be made "missing" by deleting it: SQLite instance storage refuses to wipe one partition,
 UnsupportedOperationError; a failed chunk is what resume meets in practice.)"""
-import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import dagster as dg
 import pyarrow.parquet as pq
@@ -22,9 +14,8 @@ from rivet_dagster.config import load_config
 from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.state.store import StateStore
 from rivet_dagster_tests.conftest import run_sql, write_config
+from rivet_dagster_tests.dagster_services import ROOT, dagster_services, wait_for
 
-ROOT = Path(__file__).parents[2]
-BIN = Path(sys.executable).parent
 KEYS = [chunk_key(1, 4000), chunk_key(4001, 8000), chunk_key(8001, 10000)]
 LAUNCH = """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
   __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
@@ -32,40 +23,14 @@ STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
   __typename ... on PartitionBackfill { status } ... on PythonError { message } } }"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def graphql(port: int, query: str, variables: dict) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", method="POST",
-                                     data=json.dumps({"query": query, "variables": variables}).encode(),
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        body = json.loads(response.read())
-    assert "errors" not in body, body
-    return body["data"]
-
-
-def wait_for(check, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(1)
-    raise AssertionError(f"timed out after {seconds}s waiting for {what}")
-
-
-def backfill(port: int, keys: list[str]) -> str:
-    data = graphql(port, LAUNCH, {"params": {"partitionNames": keys, "assetSelection": [{"path": ["items"]}]}})
+def backfill(server, keys: list[str]) -> str:
+    data = server.graphql(LAUNCH, {"params": {"partitionNames": keys, "assetSelection": [{"path": ["items"]}]}})
     launched = data["launchPartitionBackfill"]
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
     backfill_id = launched["backfillId"]
 
     def finished():
-        status = graphql(port, STATUS, {"id": backfill_id})["partitionBackfillOrError"]["status"]
+        status = server.graphql(STATUS, {"id": backfill_id})["partitionBackfillOrError"]["status"]
         return status if status in ("COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED") else None
 
     return wait_for(finished, 240, f"backfill {backfill_id}")
@@ -92,24 +57,8 @@ def test_a_ui_backfill_then_failed_and_missing_exports_only_the_failed_chunk(pg_
                   SourceDatabase(config.source, config.base_dir), state)
     run_sql(pg_url, "UPDATE poison SET broken = true")     # row 5000 now fails its chunk
 
-    env = {**os.environ, "DAGSTER_HOME": str(home), "RIVET_CONFIG": str(config_path)}
-    port = free_port()
-    workspace = str(ROOT / "workspace.yaml")
-    processes = [
-        subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", workspace], env=env, cwd=ROOT,
-                         stdout=subprocess.DEVNULL, stderr=open(tmp_path / "daemon.log", "w")),
-        subprocess.Popen([str(BIN / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1", "-p", str(port)],
-                         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "webserver.log", "w")),
-    ]
-    try:
-        def webserver_up():
-            try:
-                return urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2).status == 200
-            except OSError:
-                return False
-
-        wait_for(webserver_up, 90, "dagster-webserver")
-        assert backfill(port, KEYS) == "COMPLETED_FAILED", (tmp_path / "daemon.log").read_text()[-3000:]
+    with dagster_services(home, config_path, tmp_path) as server:
+        assert backfill(server, KEYS) == "COMPLETED_FAILED", (tmp_path / "dagster-daemon.log").read_text()[-3000:]
         def chunk_files():
             return {key: list(export_dir.glob(f"items_{key}_*.parquet")) for key in KEYS}
 
@@ -125,18 +74,10 @@ def test_a_ui_backfill_then_failed_and_missing_exports_only_the_failed_chunk(pg_
         failed_and_missing = [k for k in KEYS if status[k] != dg.AssetPartitionStatus.MATERIALIZED]
         assert failed_and_missing == [failed]                       # what the UI's "failed and missing" selects
 
-        assert backfill(port, failed_and_missing) == "COMPLETED_SUCCESS"
+        assert backfill(server, failed_and_missing) == "COMPLETED_SUCCESS"
         files = chunk_files()
         assert pq.read_table(files[failed][0])["id"].to_pylist() == list(range(4001, 8001))
         assert {key: files[key] for key in KEYS if key != failed} == {                # the others were not redone
             key: first[key] for key in KEYS if key != failed}
         assert sorted(i for [f] in files.values() for i in pq.read_table(f)["id"].to_pylist()) == list(range(1, 10001))
         assert [t["status"] for t in state.chunk_tasks("items")] == ["completed"] * 3
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()

@@ -73,6 +73,5 @@ def test_the_shipped_instance_config_is_valid(tmp_path, monkeypatch):
     instance = dg.DagsterInstance.get()
     assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
     assert instance.get_settings("telemetry") == {"enabled": False}
-    queue = instance.get_concurrency_config().run_queue_config
-    assert queue.tag_concurrency_limits == [
-        {"key": "rivet/source", "value": {"applyLimitPerUniqueValue": True}, "limit": 2}]
+    pools = instance.get_concurrency_config().pool_config
+    assert (pools.default_pool_limit, pools.pool_granularity.value) == (2, "run")  # limits hold however launched

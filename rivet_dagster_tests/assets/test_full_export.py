@@ -1,9 +1,13 @@
 """A full-mode export materialized through Dagster: files, manifest, metrics and materialization metadata."""
+import json
+
+import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
+from rivet_dagster import build_definitions
 from rivet_dagster.state.store import StateStore
-from rivet_dagster_tests.conftest import materialize, run_sql, write_config
+from rivet_dagster_tests.conftest import materialize, materialize_cli, run_sql, write_config
 
 SECRET = "s3cr3t-Pa55"
 
@@ -168,3 +172,21 @@ def test_a_downstream_asset_receives_the_committed_files_as_uris_and_a_dataset(p
     result = dg.materialize([*defs.assets, orders_summary], resources=defs.resources,
                             instance=dg.DagsterInstance.ephemeral())
     assert result.output_for_node("orders_summary") == 30000
+
+
+def test_a_relative_local_path_is_the_config_files_folder_whatever_the_working_directory(pg_orders, tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    config = write_config(project, {"type": "postgres", "url": pg_orders},
+                          [{"name": "orders", "query": "SELECT * FROM orders WHERE id <= 10", "format": "csv",
+                            "destination": {"type": "local", "path": "./exports"}}])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = materialize_cli(config, tmp_path / "home", "orders", cwd=elsewhere)   # as a code server would
+    assert result.returncode == 0, result.stderr[-2000:]
+    [path] = (project / "exports").glob("orders_*.csv")
+    assert list(elsewhere.iterdir()) == []
+    manifest = json.loads(next((project / "exports").glob("_*_manifest.json")).read_text())
+    assert manifest["files"][0]["uri"] == path.as_uri()
+    spec = build_definitions(config).resolve_assets_def("orders").metadata_by_key[dg.AssetKey("orders")]
+    assert spec["rivet/destination"].data["path"] == str(project / "exports")

@@ -92,7 +92,7 @@ def test_a_failed_run_is_posted_by_the_run_failure_sensor(shapes, tmp_path, expo
     instance = dg.DagsterInstance.ephemeral()
     result = run(config, instance)
     assert not result.success
-    sensor = build_definitions(config).resolve_sensor_def("rivet_slack_on_failure")
+    sensor = build_definitions(config, name="alerts").resolve_sensor_def("rivet_alerts_slack_on_failure")
     failure = [e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE][0]
     context = dg.build_run_status_sensor_context(sensor_name=sensor.name, dagster_instance=instance,
                                                  dagster_run=result.dagster_run, dagster_event=failure
@@ -176,7 +176,7 @@ def test_rivet_dagster_run_posts_its_own_failures_and_the_sensor_leaves_them_to_
     instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(list(build_definitions(config).assets), resources=build_definitions(config).resources,
                             instance=instance, raise_on_error=False, tags={"rivet/cli": "run"})
-    sensor = build_definitions(config).resolve_sensor_def("rivet_slack_on_failure")
+    sensor = build_definitions(config, name="alerts").resolve_sensor_def("rivet_alerts_slack_on_failure")
     failure = [e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE][0]
     sensor(dg.build_run_status_sensor_context(sensor_name=sensor.name, dagster_instance=instance,
                                               dagster_run=result.dagster_run, dagster_event=failure).for_run_failure())
