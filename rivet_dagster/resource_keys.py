@@ -17,9 +17,14 @@ DESTINATION_TYPES = ("local", "s3", "gcs", "stdout")
 def config_name(config: RivetConfig) -> str:
     if config.name:
         return config.name
-    file = Path(config.config_file or "rivet.yaml")
-    stem = file.stem if file.stem not in ("rivet", "stdin", "") else file.absolute().parent.name
-    return re.sub(r"\W", "_", stem, flags=re.ASCII).strip("_") or "rivet"
+    stem = slug(Path(config.config_file or "rivet.yaml").stem)
+    if stem in ("rivet", "stdin", ""):
+        stem = slug(config.base_dir.name)
+    return stem or "rivet"
+
+
+def slug(text: str) -> str:
+    return re.sub(r"\W+", "_", text, flags=re.ASCII).strip("_")
 
 
 @dataclass(frozen=True)

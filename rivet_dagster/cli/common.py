@@ -1,25 +1,41 @@
-"""What several verbs share: the config, the state store beside it, and the export a `--export` names."""
+"""What several verbs share: Rivet's flags (`-c/--config`, `-e/--export`, `-p/--param`, `-l/--last`), the config
+(a file, or `-` for standard input), the state store beside it, and the export a `--export` names."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..build import STATE_FILE
-from ..config import ExportConfig, RivetConfig, load_config
+from ..config import ExportConfig, RivetConfig, load_config, parse_config
 from ..state.store import StateStore
+
+STDIN = "-"
 
 
 class CliError(RuntimeError):
     """A problem the operator can fix, reported as one line."""
 
 
-def add_config_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-c", "--config", default="rivet.yaml", help="the rivet.yaml (default: ./rivet.yaml)")
+def config_flags() -> argparse.ArgumentParser:
+    """`-c/--config` and `-p/--param`, which every verb that reads a config takes (a parent parser)."""
+    flags = argparse.ArgumentParser(add_help=False)
+    flags.add_argument("-c", "--config", default="rivet.yaml",
+                       help="the rivet.yaml (default: ./rivet.yaml; - reads it from standard input)")
+    flags.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                       help="a value for ${KEY} in the config and queries (repeatable)")
+    return flags
 
 
-def add_param_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                        help="a value for ${KEY} in the config and queries (repeatable)")
+def add_export_argument(parser: argparse.ArgumentParser, required: bool = False, repeatable: bool = False,
+                        help: str = "only this export") -> None:
+    parser.add_argument("-e", "--export", required=required, action="append" if repeatable else "store",
+                        default=[] if repeatable else None, metavar="NAME",
+                        help=help + (" (repeatable)" if repeatable else ""))
+
+
+def add_last_argument(parser: argparse.ArgumentParser, default: int, what: str) -> None:
+    parser.add_argument("-l", "--last", type=int, default=default, help=f"how many {what} (default: {default})")
 
 
 def params_from(args: argparse.Namespace) -> dict[str, str]:
@@ -34,6 +50,11 @@ def params_from(args: argparse.Namespace) -> dict[str, str]:
 
 
 def config_from(args: argparse.Namespace) -> RivetConfig:
+    """The config of `--config`; `-` (or a pipe such as /dev/stdin) is read from standard input, and its
+    relative paths and state store are then in the working directory."""
+    if args.config == STDIN:
+        args.config_text = getattr(args, "config_text", None) or sys.stdin.read()
+        return parse_config(args.config_text, file="<stdin>", params=params_from(args), base_dir=Path.cwd())
     return load_config(args.config, params_from(args))
 
 
@@ -52,4 +73,4 @@ def named_export(config: RivetConfig, name: str) -> ExportConfig:
         return config.export(name)
     except KeyError:
         known = ", ".join(e.name for e in config.exports)
-        raise CliError(f"export '{name}' is not in {config.config_file} (exports: {known})") from None
+        raise CliError(f"export '{name}' not found in config {config.config_file} (exports: {known})") from None

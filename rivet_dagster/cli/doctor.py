@@ -11,17 +11,17 @@ import sqlalchemy as sa
 from ..config import ConfigError, DestinationConfig, RivetConfig
 from ..destinations import open_destination
 from ..source.engines import SourceDatabase, SourceError, first_line
-from .common import add_config_argument, config_from
+from .common import config_flags, config_from
 
 PROBE_NAME = ".rivet_doctor_probe"
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("doctor", help="check the config, the source connection and each destination",
+    parser = subparsers.add_parser("doctor", parents=[config_flags()],
+                                   help="check the config, the source connection and each destination",
                                    description="Parse the config, connect to the source (SELECT 1) and write, "
                                                f"check and remove a probe object ({PROBE_NAME}) at every "
                                                "destination. Exit 1 if any check fails.")
-    add_config_argument(parser)
     parser.set_defaults(handler=run_doctor)
 
 

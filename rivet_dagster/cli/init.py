@@ -17,7 +17,8 @@ from ..config import SourceConfig
 from ..source.engines import SourceDatabase
 from .common import CliError
 
-SOURCE_TYPES = {"postgres": "postgres", "postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
+SOURCE_TYPES = {"postgres": "postgres", "postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql",
+                "sqlite": "sqlite"}
 CURSOR_NAMES = ("updated_at", "modified_at", "last_modified_at", "changed_at")  # preferred, in this order
 
 
@@ -27,7 +28,7 @@ def register(subparsers) -> None:
                                                "variable and write one export per table. The config refers to "
                                                "the variable (url_env), never to the URL itself.")
     parser.add_argument("--source-env", required=True, metavar="VAR",
-                        help="environment variable holding a postgres:// or mysql:// URL")
+                        help="environment variable holding a postgres://, mysql:// or sqlite:/// URL")
     parser.add_argument("--table", action="append", dest="tables", metavar="T",
                         help="a table to export (repeatable; default: every table of the current schema)")
     parser.add_argument("-o", "--output", default="rivet.yaml", help="where to write (default: ./rivet.yaml)")
@@ -64,7 +65,7 @@ def source_type(variable: str) -> str:
         raise CliError(f"environment variable '{variable}' is not set (it should hold the database URL)")
     scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
     if scheme not in SOURCE_TYPES:
-        raise CliError(f"${variable} is not a postgres:// or mysql:// URL (scheme '{scheme}')")
+        raise CliError(f"${variable} is not a postgres://, mysql:// or sqlite:/// URL (scheme '{scheme}')")
     return SOURCE_TYPES[scheme]
 
 

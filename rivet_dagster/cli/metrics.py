@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_config_argument, config_from, named_export, state_store
+from .common import (add_export_argument, add_last_argument, config_flags, config_from,
+                     named_export, state_store)
 from .tables import first_line, print_records
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("metrics", help="recorded runs per export, newest first",
+    parser = subparsers.add_parser("metrics", parents=[config_flags()], help="recorded runs per export, newest first",
                                    description="Show the run metrics recorded in the state store.")
-    add_config_argument(parser)
-    parser.add_argument("--export", help="only this export")
-    parser.add_argument("--last", type=int, default=20, help="how many runs (default: 20)")
+    add_export_argument(parser)
+    add_last_argument(parser, 20, "runs")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(handler=show_metrics)
 

@@ -2,14 +2,17 @@
 per-export summary. A chunked export runs all its chunks (`--resume`: only those not completed), a
 partitioned time-window export its latest closed window.
 
-Exit codes, as Rivet: 0 ok, 1 failure, 3 integrity (a quality, validate or reconcile check failed),
-4 schema drift with `on_schema_drift: fail`."""
+Exit codes, as Rivet's: 0 ok, 1 config or generic failure, 2 transient (a source or store error that outlasted
+its retries: run again later), 3 data integrity (a quality gate, validate or reconcile failed), 4 schema drift
+with `on_schema_drift: fail`. With several exports the highest code wins."""
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -18,30 +21,35 @@ from ..assets.chunks import register_plan
 from ..assets.partitions import partitions_for
 from ..build import build_definitions
 from ..checks.asset_checks import RECONCILE_TAG, VALIDATE_TAG
-from ..config import load_config
 from ..config.models import SECRET_NAME
-from ..errors import export_message, first_line
+from ..errors import export_error, export_message, first_line
 from ..resource_keys import DefinitionNames
 from ..sensors.failure_alerts import CLI_TAG, post_failure
 from ..source.engines import SourceDatabase
 from ..state.store import StateStore
-from .common import add_config_argument, add_param_argument, named_export, params_from, state_path
+from .common import (STDIN, add_export_argument, config_flags, config_from, named_export,
+                     params_from, state_path)
 from .metrics import seconds
 
-OK, FAILED, INTEGRITY, DRIFT = 0, 1, 3, 4
+OK, FAILED, TRANSIENT, INTEGRITY, DRIFT = 0, 1, 2, 3, 4
 INTEGRITY_CHECKS = ("quality", "validate", "reconcile")
+TRANSIENT_ERRORS = {"SourceUnavailable", "DestinationUnavailable"}
 JOB_NAME = "rivet_cli_run"
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("run", help="run exports through Dagster and print a summary",
+    parser = subparsers.add_parser("run", parents=[config_flags()],
+                                   help="run exports through Dagster and print a summary",
                                    description="Materialize exports on $DAGSTER_HOME (so the runs show in the UI).")
-    add_config_argument(parser)
-    parser.add_argument("--export", action="append", default=[], metavar="NAME", help="only this export (repeatable)")
+    add_export_argument(parser, repeatable=True)
     parser.add_argument("--validate", action="store_true", help="re-read the committed files (the validate check)")
     parser.add_argument("--reconcile", action="store_true", help="count the source over the exported scope")
-    parser.add_argument("--resume", action="store_true", help="chunked: only chunks not completed yet")
-    add_param_argument(parser)
+    parser.add_argument("--resume", action="store_true", help="chunked with chunk_checkpoint: only the chunks not "
+                                                              "completed yet")
+    parser.add_argument("--parallel-exports", action="store_true",
+                        help="run the exports at the same time (as parallel_exports: true)")
+    parser.add_argument("--parallel-export-processes", action="store_true",
+                        help="run each export in its own process (as parallel_export_processes: true)")
     parser.set_defaults(handler=run_exports)
 
 
@@ -51,23 +59,48 @@ class Outcome:
     run_ids: list[str] = field(default_factory=list)
     code: int = OK
     checks: dict[str, bool] = field(default_factory=dict)
+    reconcile: list[tuple[int, int]] = field(default_factory=list)   # (committed, source) per checked run
     error: str | None = None
+
+    def failed(self, code: int, error: str) -> None:
+        self.code, self.error = max(self.code, code), self.error or error
 
 
 def run_exports(args: argparse.Namespace) -> int:
-    params = params_from(args)
-    config = load_config(args.config, params)
+    config = config_from(args)
     exports = [named_export(config, name) for name in args.export] or config.exports
+    parallel = args.parallel_exports or args.parallel_export_processes or config.parallel_exports or \
+        config.parallel_export_processes
+    if parallel and len(exports) > 1:
+        return _run_in_processes(args, [export.name for export in exports])
+    params = params_from(args)
     tags = {CLI_TAG: "run", **({VALIDATE_TAG: "true"} if args.validate else {}),
             **({RECONCILE_TAG: "true"} if args.reconcile else {})}
     defs = build_definitions(config)  # the config holds the params
     instance = _instance()
     state = StateStore(path=str(state_path(config)))
-    outcomes = [_run_one(config, export, defs, instance, state, params, args.resume, tags, args.debug)
-                for export in exports]
-    for outcome in outcomes:
+    outcomes = []
+    for export in exports:
+        outcome = _run_one(config, export, defs, instance, state, params, args.resume, tags, args.debug)
         _print_summary(outcome, state)
+        outcomes.append(outcome)
     return max((o.code for o in outcomes), default=OK)
+
+
+def _run_in_processes(args: argparse.Namespace, names: list[str]) -> int:
+    """Rivet's parallel exports: one `rivet-dagster run -e <export>` child per export, all at once (Dagster's
+    in-process execution is one run per process). Each child prints its own summary; the highest code wins."""
+    argv = [sys.executable, "-m", "rivet_dagster.cli.main", *(["--debug"] if args.debug else []), "run",
+            "-c", args.config, *(f"--param={p}" for p in args.param),
+            *(flag for flag, on in (("--validate", args.validate), ("--reconcile", args.reconcile),
+                                    ("--resume", args.resume)) if on)]
+    stdin = args.config_text if args.config == STDIN else None
+
+    def child(name: str) -> int:
+        return subprocess.run([*argv, "-e", name], input=stdin, text=True).returncode
+
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        return max(pool.map(child, names))
 
 
 class _BriefFormatter(logging.Formatter):
@@ -103,17 +136,33 @@ def _export_job(defs: dg.Definitions, export, debug: bool) -> dg.JobDefinition:
     return job_defs.resolve_job_def(JOB_NAME)
 
 
-def _run_one(config, export, defs, instance, state, params, resume, tags, debug) -> Outcome:
-    outcome = Outcome(export.name)
+def _partition_keys(config, export, instance, state, resume: bool, outcome: Outcome) -> list[str | None]:
+    """What one `run` of the export covers: every planned chunk (with --resume, those not completed), the latest
+    closed time window, or the whole export."""
     partitions = partitions_for(export)
     if export.mode == "chunked":
         register_plan(instance, config, export, SourceDatabase(config.source, config.base_dir), state)
+        keys = instance.get_dynamic_partitions(partitions.name)
+        if not resume:
+            return keys
+        if not export.chunk_checkpoint:
+            outcome.failed(FAILED, f"export '{export.name}': --resume needs chunk_checkpoint: true (no chunk "
+                                   "progress is recorded without it)")
+            return []
         done = {t["chunk_key"] for t in state.chunk_tasks(export.name) if t["status"] == "completed"}
-        keys = [k for k in instance.get_dynamic_partitions(partitions.name) if not (resume and k in done)]
-    elif isinstance(partitions, dg.TimeWindowPartitionsDefinition):
-        keys = [partitions.get_last_partition_key()]
-    else:
-        keys = [None]
+        pending = [key for key in keys if key not in done]
+        if not pending:
+            outcome.failed(FAILED, f"export '{export.name}': --resume but no in-progress chunk checkpoint (all "
+                                   f"{len(keys)} chunks are completed); run without --resume to export again")
+        return pending
+    if isinstance(partitions, dg.TimeWindowPartitionsDefinition):
+        return [partitions.get_last_partition_key()]
+    return [None]
+
+
+def _run_one(config, export, defs, instance, state, params, resume, tags, debug) -> Outcome:
+    outcome = Outcome(export.name)
+    keys = _partition_keys(config, export, instance, state, resume, outcome)
     job = _export_job(defs, export, debug)
     # The run config is stored with the run and shown in the UI: secret-looking params stay in this process
     # (the config holds every --param already).
@@ -126,15 +175,31 @@ def _run_one(config, export, defs, instance, state, params, resume, tags, debug)
         for evaluation in result.get_asset_check_evaluations():
             outcome.checks[evaluation.check_name] = outcome.checks.get(evaluation.check_name, True) and \
                 evaluation.passed
+            if evaluation.check_name == "reconcile" and "source_rows" in evaluation.metadata:
+                outcome.reconcile.append((evaluation.metadata["committed_rows"].value,
+                                          evaluation.metadata["source_rows"].value))
         if not result.success:
             failures = result.get_step_failure_events()
-            outcome.error = export_message(failures[0].event_specific_data.error) if failures else "the run failed"
+            error = failures[0].event_specific_data if failures else None
+            message = export_message(error.error) if error and error.error else "the run failed"
             # what the failure sensor does for the runs a daemon sees
-            post_failure(defs.resources[DefinitionNames.of(config).notifier], instance, result.run_id, export.name, outcome.error)
-            outcome.code = max(outcome.code, DRIFT if "on_schema_drift: fail" in outcome.error else FAILED)
+            post_failure(defs.resources[DefinitionNames.of(config).notifier], instance, result.run_id, export.name,
+                         message)
+            outcome.failed(_failure_code(error), message)
     if any(not outcome.checks.get(name, True) for name in INTEGRITY_CHECKS):
-        outcome.code = max(outcome.code, INTEGRITY) if outcome.code != DRIFT else DRIFT
+        outcome.code = max(outcome.code, INTEGRITY)
     return outcome
+
+
+def _failure_code(failure) -> int:
+    """Schema drift stopped the commit (4), a transient error outlasted its retries (2), anything else (1)."""
+    if failure is None:
+        return FAILED
+    metadata = failure.user_failure_data.metadata if failure.user_failure_data else {}
+    if "schema_drift" in metadata:
+        return DRIFT
+    error = export_error(failure.error) if failure.error else None
+    return TRANSIENT if error is not None and error.cls_name in TRANSIENT_ERRORS else FAILED
 
 
 def _print_summary(outcome: Outcome, state: StateStore) -> None:
@@ -152,7 +217,8 @@ def _print_summary(outcome: Outcome, state: StateStore) -> None:
              ("bytes", f"{sum(m['bytes_written'] for m in metrics):,}"),
              ("duration", seconds(sum(m["duration_ms"] for m in metrics))),
              ("peak RSS", f"{max((m['peak_rss_mb'] or 0 for m in metrics), default=0)} MB"),
-             ("quality", check("quality")), ("validated", check("validate")), ("reconcile", check("reconcile")),
+             ("quality", check("quality")), ("validated", check("validate")),
+             ("reconcile", _reconcile_line(outcome)),
              ("schema", "DRIFT" if outcome.code == DRIFT else
               "changed" if any(m["schema_changed"] for m in metrics) else "unchanged")]
     print(f"Export: {outcome.export}", file=sys.stderr)  # as Rivet: standard output may carry a stdout export
@@ -160,6 +226,16 @@ def _print_summary(outcome: Outcome, state: StateStore) -> None:
         print(f"  {label + ':':<11}{value}", file=sys.stderr)
     if outcome.error:
         print(f"  {'error:':<11}{first_line(outcome.error)}", file=sys.stderr)
+
+
+def _reconcile_line(outcome: Outcome) -> str:
+    """Rivet's words, which scripts grep: `MATCH (<rows>/<source>)` or `MISMATCH (exported X vs source Y)`."""
+    if "reconcile" not in outcome.checks:
+        return "-"
+    committed, source = (sum(pair[i] for pair in outcome.reconcile) for i in (0, 1))
+    if outcome.checks["reconcile"]:
+        return f"MATCH ({committed}/{source})"
+    return f"MISMATCH (exported {committed} vs source {source})"
 
 
 def _instance() -> dg.DagsterInstance:

@@ -11,7 +11,8 @@ from ..assets.chunks import partitions_name, reset_plan
 from ..config import ExportConfig
 from ..state.cursors import display
 from ..state.store import StateStore
-from .common import CliError, add_config_argument, config_from, named_export, state_path, state_store
+from .common import (CliError, add_export_argument, add_last_argument, config_flags,
+                     config_from, named_export, state_path, state_store)
 from .tables import first_line, print_json, print_records, print_table
 
 
@@ -20,41 +21,30 @@ def register(subparsers) -> None:
                                   description="Read or repair the state store (.rivet_state.db beside the config).")
     verbs = state.add_subparsers(dest="state_verb", required=True, metavar="VERB")
 
-    show = verbs.add_parser("show", help="mode, cursor, last run, pending window and chunk progress per export")
-    add_config_argument(show)
-    show.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    show.set_defaults(handler=show_state)
+    def verb(name: str, handler, help: str, export_help: str | None = None):
+        parser = verbs.add_parser(name, parents=[config_flags()], help=help)
+        add_export_argument(parser, required=export_help is not None, help=export_help or "only this export")
+        parser.set_defaults(handler=handler)
+        return parser
 
-    reset = verbs.add_parser("reset", help="forget an export's cursor and pending window (the next run "
-                                           "starts from the first row; files and metrics stay)")
-    add_config_argument(reset)
-    reset.add_argument("--export", required=True, help="the export to reset")
-    reset.set_defaults(handler=reset_state)
-
-    files = verbs.add_parser("files", help="the committed files recorded in the manifest, newest first")
-    add_config_argument(files)
-    files.add_argument("--export", help="only this export")
-    files.add_argument("--last", type=int, default=50, help="how many files (default: 50)")
+    verb("show", show_state, "mode, cursor, last run, pending window and chunk progress per export") \
+        .add_argument("--json", action="store_true", help="print JSON instead of a table")
+    verb("reset", reset_state, "forget an export's cursor and pending window (the next run starts from the first "
+                               "row; files and metrics stay)", export_help="the export to reset")
+    files = verb("files", show_files, "the committed files recorded in the manifest, newest first")
+    add_last_argument(files, 50, "files")
     files.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    files.set_defaults(handler=show_files)
-
-    chunks = verbs.add_parser("chunks", help="the chunk checkpoints of a chunked export")
-    add_config_argument(chunks)
-    chunks.add_argument("--export", required=True, help="the chunked export")
-    chunks.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    chunks.set_defaults(handler=show_chunks)
-
-    reset_chunks = verbs.add_parser("reset-chunks", help="forget a chunked export's plan and checkpoints, and "
-                                                         "its partition keys in $DAGSTER_HOME (files stay)")
-    add_config_argument(reset_chunks)
-    reset_chunks.add_argument("--export", required=True, help="the chunked export")
-    reset_chunks.set_defaults(handler=reset_chunk_state)
+    verb("chunks", show_chunks, "the chunk checkpoints of a chunked export", export_help="the chunked export") \
+        .add_argument("--json", action="store_true", help="print JSON instead of a table")
+    verb("reset-chunks", reset_chunk_state, "forget a chunked export's plan and checkpoints, and its partition keys "
+                                            "in $DAGSTER_HOME (files stay)", export_help="the chunked export")
 
 
 def show_state(args: argparse.Namespace) -> int:
     config = config_from(args)
     store = state_store(config)
-    summaries = [export_summary(export, store) for export in config.exports]
+    exports = [named_export(config, args.export)] if args.export else config.exports
+    summaries = [export_summary(export, store) for export in exports]
     if args.json:
         print_json(summaries)
         return 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from .errors import ConfigError, ConfigErrors, KeyedError
 from .models import ExportConfig, RivetConfig
 from .tuning import TUNING_KEYS
 
+LOG = logging.getLogger("rivet_dagster.config")
 VARIABLE = re.compile(r"\$\{([^}]*)\}")
 KeyPath = tuple  # ("exports", 2, "destination", "bucket")
 
@@ -26,11 +28,13 @@ def load_config(path: str | os.PathLike, params: Mapping[str, str] | None = None
         text = file.read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read config file: {exc.strerror or exc}", file=file) from None
-    return parse_config(text, file=file, params=params)
+    # A config piped in (/dev/stdin, a process substitution) has no folder of its own: the working directory.
+    return parse_config(text, file=file, params=params, base_dir=None if file.is_file() else Path.cwd())
 
 
-def parse_config(text: str, *, file: str | os.PathLike = "rivet.yaml",
-                 params: Mapping[str, str] | None = None) -> RivetConfig:
+def parse_config(text: str, *, file: str | os.PathLike = "rivet.yaml", params: Mapping[str, str] | None = None,
+                 base_dir: str | os.PathLike | None = None) -> RivetConfig:
+    """`base_dir` is where relative paths resolve (default: the config file's folder)."""
     file = Path(file)
     lines: dict[KeyPath, int] = {}
     try:
@@ -55,7 +59,12 @@ def parse_config(text: str, *, file: str | os.PathLike = "rivet.yaml",
         config = RivetConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigErrors([error(*_describe(item)) for item in exc.errors()]) from None
-    base_dir = file.parent.resolve()
+    for i, export in enumerate(config.exports):
+        if export.meta_columns.source_file:
+            key = ("exports", i, "meta_columns", "source_file")
+            LOG.warning(f"{file}:{line_for(lines, key)}: {format_key(key)}: ignored, as Rivet does (a database "
+                        "export has no source file)")
+    base_dir = Path(base_dir or file.parent).resolve()
     return config.model_copy(update={"base_dir": base_dir, "config_file": str(file), "key_lines": lines,
                                      "params": dict(params or {}),
                                      "exports": [_with_local_path_resolved(e, base_dir) for e in config.exports]})

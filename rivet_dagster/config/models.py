@@ -95,6 +95,7 @@ class DestinationConfig(Strict):
     secret_key_env: str | None = None
     credentials_file: str | None = None
     allow_anonymous: bool = False
+    aws_profile: str | None = None    # s3: a named profile of ~/.aws (Rivet parsed it but never used it)
 
     @model_validator(mode="after")
     def _destination_rules(self):
@@ -104,6 +105,8 @@ class DestinationConfig(Strict):
             missing = "secret_key_env" if self.secret_key_env is None else "access_key_env"
             raise KeyedError(missing, "S3 requires both access_key_env and secret_key_env, or neither "
                                       "(use the default AWS credential chain)")
+        if self.aws_profile is not None and self.access_key_env is not None:
+            raise KeyedError("aws_profile", "use either aws_profile or access_key_env / secret_key_env, not both")
         if self.allow_anonymous and self.credentials_file:
             raise KeyedError("allow_anonymous", "GCS allow_anonymous cannot be used together with credentials_file")
         return self
@@ -140,6 +143,7 @@ class MetaColumns(Strict):
     exported_at: bool = False
     row_hash: bool = False
     run_id: bool = False
+    source_file: bool = False  # in Rivet's own e2e configs, which Rivet ignores: a database export has no source file
 
 
 class QualityConfig(Strict):

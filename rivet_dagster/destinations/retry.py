@@ -26,6 +26,10 @@ class DestinationError(Exception):
     """A commit that failed for good: names the destination and the cause."""
 
 
+class DestinationUnavailable(DestinationError):
+    """A transient store error that outlasted its retries: worth running again later (exit code 2)."""
+
+
 def status_and_code(exc: BaseException) -> tuple[int | None, str | None]:
     response = getattr(exc, "response", None)
     if isinstance(response, dict):  # botocore ClientError
@@ -88,6 +92,7 @@ def store_retrier(destination: str, max_retries: int, backoff_ms: int, log) -> R
         return Verdict(is_transient(exc), reason=explain(exc, destination, what))
 
     def give_up(exc: BaseException, verdict: Verdict, attempts: int) -> BaseException:
-        return DestinationError(verdict.reason + (f" (after {attempts} attempts)" if attempts > 1 else ""))
+        error = DestinationUnavailable if verdict.transient else DestinationError
+        return error(verdict.reason + (f" (after {attempts} attempts)" if attempts > 1 else ""))
 
     return Retrier(max_retries, backoff_ms, log, classify, give_up)

@@ -58,7 +58,8 @@ class S3Destination(Destination):
         key_id, secret = self._credentials()
         # One attempt per call: retries are ours (the export's retry_backoff_ms), counted in the metrics.
         return S3Resource(region_name=self.config.region, endpoint_url=self.config.endpoint, max_attempts=1,
-                          aws_access_key_id=key_id, aws_secret_access_key=secret).get_client()
+                          profile_name=self.config.aws_profile, aws_access_key_id=key_id,
+                          aws_secret_access_key=secret).get_client()
 
     def commit(self, staged_file: Path, name: str) -> str:
         key = self.key(name)
@@ -98,6 +99,10 @@ class S3Destination(Destination):
         options = {"region": self.config.region or os.environ.get("AWS_REGION") or "us-east-1"}
         if key_id is not None:
             options.update(access_key=key_id, secret_key=secret)
+        elif self.config.aws_profile is not None:
+            import boto3
+            found = boto3.Session(profile_name=self.config.aws_profile).get_credentials().get_frozen_credentials()
+            options.update(access_key=found.access_key, secret_key=found.secret_key, session_token=found.token)
         if self.config.endpoint:
             endpoint = urlparse(self.config.endpoint)
             options.update(endpoint_override=endpoint.netloc or endpoint.path, scheme=endpoint.scheme or "https")

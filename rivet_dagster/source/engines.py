@@ -18,7 +18,7 @@ from sqlalchemy.pool import NullPool
 from ..config.models import SourceConfig
 from ..config.tuning import EffectiveTuning
 from ..errors import first_line  # noqa: F401 - also imported from here
-from .errors import SourceError, error_code  # noqa: F401 - SourceError is imported from here too
+from .errors import SourceError, driver_message, error_code  # noqa: F401 - SourceError is imported from here too
 
 DRIVERS = {"postgres": "postgresql+psycopg", "mysql": "mysql+pymysql", "sqlite": "sqlite"}
 DEFAULT_PORTS = {"postgres": 5432, "mysql": 3306}
@@ -85,7 +85,7 @@ class SourceDatabase:
 
     def failure(self, what: str, exc: BaseException | None) -> SourceError:
         """`<what> <url without password>: <the driver's first line>`, e.g. what = "cannot connect to"."""
-        return self.error(f"{what} {self.display_url}: {first_line(exc)}", error_code(exc))
+        return self.error(f"{what} {self.display_url}: {driver_message(exc)}", error_code(exc))
 
     def native_url(self, scheme: str) -> str:
         """The URL for a native driver (libpq for ADBC, connectorx), password included: pass it, never print it."""

@@ -7,8 +7,11 @@ table or column, syntax, statement timeout (retrying a query that is too slow on
 Every retry reconnects: each attempt opens its own connections."""
 from __future__ import annotations
 
+import re
+
 from ..errors import first_line
 from ..retries import Retrier, Verdict
+
 
 class SourceError(RuntimeError):
     """The source cannot be reached or configured; the message never contains credentials. `code` keeps the
@@ -17,6 +20,10 @@ class SourceError(RuntimeError):
     def __init__(self, message: str, code: str | None = None):
         super().__init__(message)
         self.code = code
+
+
+class SourceUnavailable(SourceError):
+    """A transient source error that outlasted its retries: worth running again later (exit code 2)."""
 
 
 SETTLE_S = 15.0      # a server starting up, shutting down or out of connections needs time
@@ -71,6 +78,12 @@ MESSAGES = [  # lower-case text -> (transient, settle seconds, reason); the firs
 ]
 
 
+def driver_message(exc: BaseException | None) -> str:
+    """The database's own first line, without libpq's transport prefix (`[libpq] Execution error
+    [PGRES_FATAL_ERROR]: ERROR:  division by zero` -> `division by zero`)."""
+    return re.sub(r"^\[libpq\][^:]*(?:\[[A-Z_]+\])?:\s*(?:ERROR:\s+)?", "", first_line(exc))
+
+
 def error_code(exc: BaseException | None) -> str | None:
     """The SQLSTATE (PostgreSQL: psycopg, ADBC) or error number (PyMySQL) anywhere in the exception's chain."""
     while exc is not None:
@@ -106,6 +119,7 @@ def source_retrier(tuning, log, source) -> Retrier:
         if not isinstance(exc, SourceError) and error_code(exc) is None and not verdict.transient:
             return exc  # not a database error (disk full, a bad gate): as it is
         tried = f"after {attempts} attempts" if attempts > 1 else "not retried"
-        return source.error(f"{first_line(exc)} ({verdict.reason}; {tried})", error_code(exc))
+        error = source.error(f"{first_line(exc)} ({verdict.reason}; {tried})", error_code(exc))
+        return SourceUnavailable(str(error), error.code) if verdict.transient else error
 
     return Retrier(tuning.max_retries, tuning.retry_backoff_ms, log, lambda exc, _what: classify(exc), give_up)

@@ -130,11 +130,12 @@ def chunk(source: SourceDatabase, query: str, chunk_column: str, column_type: st
     column = source.quote(chunk_column)
     params = {"start": start, "end": end}
     if dense:
-        sql = (f"SELECT {{columns}} FROM (SELECT _rivet_i.*, ROW_NUMBER() OVER (ORDER BY _rivet_i.{column}) AS _rivet_chunk_rn "
-               f"FROM ({_braces(query)}) AS _rivet_i) AS _rivet WHERE _rivet_chunk_rn >= {{start}} "
-               f"AND _rivet_chunk_rn <= {{end}}")
+        sql = (f"SELECT {{columns}} FROM (SELECT _rivet_i.*, ROW_NUMBER() OVER (ORDER BY _rivet_i.{column}) "
+               f"AS _rivet_chunk_rn FROM ({_braces(query)}) AS _rivet_i) AS _rivet "
+               f"WHERE _rivet_chunk_rn >= {{start}} AND _rivet_chunk_rn <= {{end}}")
         return ReadPlan(sql, params, {"start": "int8", "end": "int8"})
-    sql = f"SELECT {{columns}} FROM ({_braces(query)}) AS _rivet WHERE _rivet.{column} >= {{start}} AND _rivet.{column} <= {{end}}"
+    sql = (f"SELECT {{columns}} FROM ({_braces(query)}) AS _rivet "
+           f"WHERE _rivet.{column} >= {{start}} AND _rivet.{column} <= {{end}}")
     return ReadPlan(sql, params, {name: column_type or "int8" for name in params})
 
 

@@ -87,19 +87,24 @@ def _postgres_batches(source, plan, schema, rows, tuning) -> Iterator[pa.RecordB
         conn = adbc.connect(source.native_url("postgresql"))
     except Exception as exc:
         raise source.failure("cannot connect to", exc) from None
-    with conn, conn.cursor() as cursor:
-        if tuning.lock_timeout_s:
-            cursor.execute(f"SET lock_timeout = '{int(tuning.lock_timeout_s)}s'")
-        for name, value in plan.bound(source).items():  # bound here, read back with the column's type
-            cursor.execute("SELECT set_config($1, $2, false)", (f"rivet.{name}", value))
-            cursor.fetchall()
-        cursor.adbc_statement.set_options(**{
-            "adbc.postgresql.batch_size_hint_bytes": str(rows * estimated_row_bytes(schema))})
-        with StallWatchdog(tuning.statement_timeout_s, cursor.adbc_cancel) as watchdog:
-            with watchdog.waiting():
-                cursor.execute(plan.render(source))
-                reader = cursor.fetch_record_batch()
-            yield from _conformed(watchdog.iterate(reader), schema)
+    try:
+        with conn, conn.cursor() as cursor:
+            if tuning.lock_timeout_s:
+                cursor.execute(f"SET lock_timeout = '{int(tuning.lock_timeout_s)}s'")
+            for name, value in plan.bound(source).items():  # bound here, read back with the column's type
+                cursor.execute("SELECT set_config($1, $2, false)", (f"rivet.{name}", value))
+                cursor.fetchall()
+            cursor.adbc_statement.set_options(**{
+                "adbc.postgresql.batch_size_hint_bytes": str(rows * estimated_row_bytes(schema))})
+            with StallWatchdog(tuning.statement_timeout_s, cursor.adbc_cancel) as watchdog:
+                with watchdog.waiting():
+                    cursor.execute(plan.render(source))
+                    reader = cursor.fetch_record_batch()
+                yield from _conformed(watchdog.iterate(reader), schema, rows)
+    except (ValueError, SourceError):  # a value that does not fit its type; a read the watchdog cancelled
+        raise
+    except Exception as exc:
+        raise source.failure("the export query failed on", exc) from None
 
 
 def _mysql_batches(source, plan, columns, rows, tuning) -> Iterator[pa.RecordBatch]:
@@ -113,7 +118,7 @@ def _mysql_batches(source, plan, columns, rows, tuning) -> Iterator[pa.RecordBat
     try:
         reader = cx.read_sql(source.native_url("mysql"), query, return_type="arrow_stream", batch_size=rows,
                              pre_execution_query=source.session_settings(tuning))
-        yield from _conformed(reader, schema)
+        yield from _conformed(reader, schema, rows)
     except (KeyboardInterrupt, SystemExit, GeneratorExit, ValueError, SourceError):
         raise
     except BaseException as exc:  # connectorx reports server errors as Rust panics (BaseException)
@@ -184,7 +189,9 @@ def fetch_value(source: SourceDatabase, plan: ReadPlan, tuning: EffectiveTuning)
             cursor.close()
 
 
-def _conformed(batches, schema) -> Iterator[pa.RecordBatch]:
+def _conformed(batches, schema, rows: int) -> Iterator[pa.RecordBatch]:
+    """Batches of the declared schema and at most `rows` rows (ADBC sizes its batches by bytes, roughly), so
+    `batch_size`, the throttle and `max_file_size` rotation mean what they say."""
     for batch in batches:
-        if batch.num_rows:
-            yield conform(batch, schema)
+        for offset in range(0, batch.num_rows, rows):
+            yield conform(batch.slice(offset, rows), schema)

@@ -118,7 +118,7 @@ def test_reset_chunks_forgets_the_checkpoints(capsys, exported_copy, monkeypatch
 def test_an_unknown_export_names_the_known_ones(capsys, exported):
     code, out, err = cli(capsys, "state", "reset", "-c", exported, "--export", "nope")
     assert (code, out) == (1, "")
-    assert err == (f"error: export 'nope' is not in {exported} "
+    assert err == (f"error: export 'nope' not found in config {exported} "
                    "(exports: cli_events, cli_notes, cli_items, cli_broken)\n")
 
 
