@@ -3,6 +3,7 @@ Dagster (`dagster asset materialize`), with no server. Run from the project dire
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -22,20 +23,21 @@ def main(argv: list[str] | None = None) -> int:
 
     workdir = Path(args.workdir).absolute()
     workdir.mkdir(parents=True, exist_ok=True)
-    for name in ("rivet.yaml", "orders.sql"):
-        shutil.copy(HERE / name, workdir / name)
+    shutil.copy(HERE / "orders.sql", workdir / "orders.sql")
+    # The exports' path is relative to the config's folder, so the UI and the CLI need nothing set to find it.
+    output = os.path.relpath(Path(args.output).absolute(), workdir)
+    (workdir / "rivet.yaml").write_text((HERE / "rivet.yaml").read_text().replace("path: ../output",
+                                                                                f"path: {json.dumps(output)}"))
     seed(workdir / "demo.db")
     dagster_home = workdir / "dagster_home"
     dagster_home.mkdir(exist_ok=True)
     instance_yaml = Path("dagster.yaml")
     (dagster_home / "dagster.yaml").write_text(instance_yaml.read_text() if instance_yaml.exists()
                                                else "telemetry:\n  enabled: false\n")
-    env = {**os.environ, "RIVET_CONFIG": str(workdir / "rivet.yaml"), "DAGSTER_HOME": str(dagster_home),
-           "RIVET_DEMO_OUTPUT": str(Path(args.output).absolute())}
-    dagster = Path(sys.executable).with_name("dagster")
-    command = [str(dagster) if dagster.exists() else "dagster", "asset", "materialize",
-               "-m", "rivet_dagster.definitions", "--select", "*"]
-    print(f"demo database: {workdir / 'demo.db'}\nrunning: {' '.join(command)}", flush=True)
+    env = {**os.environ, "RIVET_CONFIG": str(workdir / "rivet.yaml"), "DAGSTER_HOME": str(dagster_home)}
+    command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "rivet_dagster.definitions",
+               "--select", "*"]
+    print(f"demo database: {workdir / 'demo.db'}\nrunning: dagster {' '.join(command[3:])}", flush=True)
     result = subprocess.run(command, env=env)
     if result.returncode == 0:
         files = sorted(p.name for p in Path(args.output).iterdir() if p.is_file())
