@@ -1,10 +1,19 @@
 #!/usr/bin/env python3
-"""Full export of the `narrow` (5M rows) and `wide` (1M x 20) fixtures to local zstd Parquet, each through
-`dagster asset materialize`, on PostgreSQL and MariaDB. Prints, per table: the export step's seconds (from
-the run's own log line), the whole command's seconds, rows/s, output MB and the command's peak RSS.
+"""Exports of the shared `narrow` (5M rows) and `wide` (1M x 20) fixtures to local zstd Parquet, on PostgreSQL and
+MariaDB, in three modes side by side:
+
+* full: `dagster asset materialize` of a full export;
+* chunked: `rivet-dagster run` of a chunked export (chunk_column id, parallel: 2, chunk_checkpoint), every chunk;
+* incremental: `rivet-dagster run` of an incremental catch-up (cursor id): a first run exports id 1, then the timed
+  run exports every row after that cursor, a bound read like a chunk's range or a time window.
+
+Per engine, table and mode it prints the export step's seconds (from the runs' own log lines, summed over the
+chunks), the whole command's seconds, the step's microseconds per row and their ratio to the full export of the same
+table, rows/s, output MB and the command's peak RSS.
 
     python benchmarks/bench_export.py --seed                  # create the fixtures first (about 1 min)
-    python benchmarks/bench_export.py [--engines pg,mysql] [--tables narrow,wide] [--repeats 2]
+    python benchmarks/bench_export.py [--engines pg,mysql] [--tables narrow,wide] [--modes full,chunked,incremental]
+                                      [--repeats 2]
 
 Connection URLs: BENCH_PG_URL (default postgresql://bench:bench@127.0.0.1:5432/bench) and BENCH_MY_URL
 (default mysql://bench:bench@127.0.0.1:3306/bench). The fixtures are the shared, deterministic ones (every
@@ -24,10 +33,18 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 HERE = Path(__file__).parent
+BIN = Path(sys.executable).parent
 URLS = {"pg": os.environ.get("BENCH_PG_URL", "postgresql://bench:bench@127.0.0.1:5432/bench"),
         "mysql": os.environ.get("BENCH_MY_URL", "mysql://bench:bench@127.0.0.1:3306/bench")}
 ROWS = {"narrow": 5_000_000, "wide": 1_000_000}
+CHUNK_SIZE = {"narrow": 1_000_000, "wide": 250_000}
 STEP_LINE = re.compile(r"staged ([\d,]+) rows in \d+ file\(s\) \(([\d.]+)s")
+MODES = {
+    "full": "",
+    "chunked": "    mode: chunked\n    chunk_column: id\n    chunk_size: {chunk}\n    parallel: 2\n"
+               "    chunk_checkpoint: true\n",
+    "incremental": "    mode: incremental\n    cursor_column: id\n",
+}
 
 
 def seed(engines: list[str]) -> None:
@@ -42,34 +59,46 @@ def seed(engines: list[str]) -> None:
                             "-e", f"SOURCE {HERE / 'seed_mariadb.sql'};"], check=True)
 
 
-def run_once(engine: str, table: str) -> dict:
-    work = Path(tempfile.mkdtemp(prefix=f"bench_{engine}_{table}_"))
+def timed(command: list[str], env: dict, log: Path) -> tuple[float, int]:
+    """Wall seconds and peak RSS (MB) of one command (one process), its log appended to `log`."""
+    started = time.monotonic()
+    with open(log, "a") as stderr:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{log.read_text()[-3000:]}")
+    return time.monotonic() - started, usage.ru_maxrss // 1024
+
+
+def run_once(engine: str, table: str, mode: str) -> dict:
+    work = Path(tempfile.mkdtemp(prefix=f"bench_{engine}_{table}_{mode}_"))
     try:
-        out, home = work / "out", work / "dagster_home"
+        out, home, config = work / "out", work / "dagster_home", work / "rivet.yaml"
         home.mkdir()
         (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-        (work / "rivet.yaml").write_text(
+        query = f"SELECT * FROM {table}" + (" WHERE id <= ${UPTO}" if mode == "incremental" else "")
+        config.write_text(
             f"source:\n  type: {'postgres' if engine == 'pg' else 'mysql'}\n  url_env: BENCH_SOURCE_URL\n"
-            f"  tuning: {{profile: fast}}\nexports:\n  - name: {table}\n    query: SELECT * FROM {table}\n"
-            f"    format: parquet\n    compression: zstd\n    destination: {{type: local, path: \"{out}\"}}\n")
-        env = {**os.environ, "BENCH_SOURCE_URL": URLS[engine], "RIVET_CONFIG": str(work / "rivet.yaml"),
-               "DAGSTER_HOME": str(home)}
-        dagster = str(Path(sys.executable).with_name("dagster"))
-        log = work / "dagster.log"
-        started = time.monotonic()
-        with open(log, "w") as stderr:
-            process = subprocess.Popen([dagster, "asset", "materialize", "-m", "rivet_dagster.definitions",
-                                        "--select", table], env=env, stdout=subprocess.DEVNULL, stderr=stderr)
-            _, status, usage = os.wait4(process.pid, 0)  # this command's own peak RSS (it is one process)
-        seconds = time.monotonic() - started
-        output = log.read_text()
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise RuntimeError(f"{engine}/{table} failed:\n{output[-3000:]}")
-        match = STEP_LINE.search(output)
-        rows, step = int(match.group(1).replace(",", "")), float(match.group(2))
+            f"  tuning: {{profile: fast}}\nexports:\n  - name: {table}\n    query: \"{query}\"\n"
+            f"    format: parquet\n    compression: zstd\n    destination: {{type: local, path: \"{out}\"}}\n"
+            + MODES[mode].format(chunk=CHUNK_SIZE[table]))
+        env = {**os.environ, "BENCH_SOURCE_URL": URLS[engine], "RIVET_CONFIG": str(config), "DAGSTER_HOME": str(home)}
+        log = work / "commands.log"
+        if mode == "full":
+            command = [str(BIN / "dagster"), "asset", "materialize", "-m", "rivet_dagster.definitions",
+                       "--select", table]
+        else:
+            command = [str(BIN / "rivet-dagster"), "run", "-c", str(config)]
+        if mode == "incremental":   # the cursor after a first run of one row; the timed run catches up
+            timed([*command, "-p", "UPTO=1"], env, log)
+            log.write_text("")
+            command += ["-p", f"UPTO={ROWS[table]}"]
+        seconds, rss = timed(command, env, log)
+        steps = STEP_LINE.findall(log.read_text())
+        rows, step = sum(int(r.replace(",", "")) for r, _ in steps), sum(float(s) for _, s in steps)
         size = sum(p.stat().st_size for p in out.glob("*.parquet"))
-        return {"engine": engine, "table": table, "rows": rows, "step_s": step, "command_s": seconds,
-                "rows_per_s": rows / step, "output_mb": size / 1e6, "peak_rss_mb": usage.ru_maxrss / 1024}
+        return {"rows": rows, "runs": len(steps), "step_s": step, "command_s": seconds, "output_mb": size / 1e6,
+                "peak_rss_mb": rss}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -78,24 +107,30 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engines", default="pg,mysql")
     parser.add_argument("--tables", default="narrow,wide")
-    parser.add_argument("--repeats", type=int, default=2, help="runs per table; the best is reported")
+    parser.add_argument("--modes", default="full,chunked,incremental")
+    parser.add_argument("--repeats", type=int, default=2, help="runs per cell; the best is reported")
     parser.add_argument("--seed", action="store_true", help="create the fixtures, then exit")
     args = parser.parse_args()
-    engines, tables = args.engines.split(","), args.tables.split(",")
+    engines, tables, modes = args.engines.split(","), args.tables.split(","), args.modes.split(",")
     if args.seed:
         seed(engines)
         return 0
-    print(f"{'engine':6} {'table':6} {'rows':>9} {'step s':>7} {'command s':>9} {'overhead s':>10} "
-          f"{'rows/s':>10} {'out MB':>7} {'peak RSS MB':>11}")
+    print(f"{'engine':6} {'table':6} {'mode':11} {'rows':>9} {'runs':>4} {'step s':>7} {'command s':>9} "
+          f"{'us/row':>6} {'x full':>6} {'rows/s':>10} {'out MB':>7} {'peak RSS MB':>11}")
     for engine in engines:
         for table in tables:
-            runs = [run_once(engine, table) for _ in range(args.repeats)]
-            best = min(runs, key=lambda r: r["step_s"])
-            assert best["rows"] == ROWS[table], f"{engine}/{table}: {best['rows']} rows, expected {ROWS[table]}"
-            rss = max(r["peak_rss_mb"] for r in runs)
-            print(f"{engine:6} {table:6} {best['rows']:>9,} {best['step_s']:>7.2f} {best['command_s']:>9.2f} "
-                  f"{best['command_s'] - best['step_s']:>10.2f} {best['rows_per_s']:>10,.0f} "
-                  f"{best['output_mb']:>7.1f} {rss:>11.0f}")
+            full_per_row = None
+            for mode in modes:
+                runs = [run_once(engine, table, mode) for _ in range(args.repeats)]
+                best = min(runs, key=lambda r: r["step_s"])
+                expected = ROWS[table] - (1 if mode == "incremental" else 0)
+                assert best["rows"] == expected, f"{engine}/{table}/{mode}: {best['rows']} rows, expected {expected}"
+                per_row = best["step_s"] / best["rows"] * 1e6
+                full_per_row = per_row if mode == "full" else full_per_row
+                ratio = f"{per_row / full_per_row:6.2f}" if full_per_row else "     -"
+                print(f"{engine:6} {table:6} {mode:11} {best['rows']:>9,} {best['runs']:>4} {best['step_s']:>7.2f} "
+                      f"{best['command_s']:>9.2f} {per_row:>6.2f} {ratio} {best['rows'] / best['step_s']:>10,.0f} "
+                      f"{best['output_mb']:>7.1f} {max(r['peak_rss_mb'] for r in runs):>11}", flush=True)
     return 0
 
 

@@ -1,8 +1,10 @@
 """`rivet-dagster init` writes a config that loads, with the mode each real table's keys and indexes allow."""
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
 from rivet_dagster.config import load_config
+from rivet_dagster.demo.seed import seed
 from rivet_dagster_tests.cli.conftest import cli
 from rivet_dagster_tests.conftest import run_sql
 
@@ -82,3 +84,25 @@ def test_a_missing_table_or_variable_is_a_one_line_error(capsys, database, tmp_p
     code, _, err = cli(capsys, "init", "--source-env", "INIT_URL", "-o", tmp_path / "r.yaml")
     assert (code, err) == (1, "error: environment variable 'INIT_URL' is not set (it should hold the database URL)\n")
     assert not (tmp_path / "r.yaml").exists()
+
+
+def test_the_embedded_default_sqlite_is_initialised_checked_and_exported(capsys, tmp_path, monkeypatch):
+    """The README's init and check commands on the embedded default: a SQLite file, no server."""
+    seed(tmp_path / "demo.db", customers=300, orders=500, events=200)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("INIT_URL", "sqlite:///demo.db")
+    code, out, err = cli(capsys, "init", "--source-env", "INIT_URL", "-o", "rivet.yaml")
+    assert code == 0, err
+    exports = {e["name"]: e for e in yaml.safe_load((tmp_path / "rivet.yaml").read_text())["exports"]}
+    assert {name: e["mode"] for name, e in exports.items()} == {"customers": "chunked", "events": "chunked",
+                                                               "orders": "chunked"}
+    code, out, err = cli(capsys, "check", "-c", "rivet.yaml", "-e", "orders")
+    assert code == 0, err
+    assert "Row estimate: ~500 (500 rows)" in out and "index on id" in out and "Verdict:      EFFICIENT" in out
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    code, _, err = cli(capsys, "run", "-c", "rivet.yaml", "-e", "orders")
+    assert code == 0, err
+    assert sum(pq.read_table(p).num_rows for p in (tmp_path / "exports").glob("orders_*.parquet")) == 500
