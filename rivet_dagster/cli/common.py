@@ -50,10 +50,13 @@ def params_from(args: argparse.Namespace) -> dict[str, str]:
 
 
 def config_from(args: argparse.Namespace) -> RivetConfig:
-    """The config of `--config`; `-` (or a pipe such as /dev/stdin) is read from standard input, and its
-    relative paths and state store are then in the working directory."""
-    if args.config == STDIN:
-        args.config_text = getattr(args, "config_text", None) or sys.stdin.read()
+    """The config of `--config`. `-`, or a pipe such as /dev/stdin, is read once from standard input (kept in
+    `args.config_text` for child processes); its relative paths and state store are in the working directory."""
+    path = Path(args.config)
+    if args.config == STDIN or (path.exists() and not path.resolve().is_file()):
+        if getattr(args, "config_text", None) is None:
+            args.config_text = sys.stdin.read() if args.config == STDIN else path.read_text()
+        args.config = STDIN
         return parse_config(args.config_text, file="<stdin>", params=params_from(args), base_dir=Path.cwd())
     return load_config(args.config, params_from(args))
 

@@ -69,6 +69,7 @@ class Outcome:
 def run_exports(args: argparse.Namespace) -> int:
     config = config_from(args)
     exports = [named_export(config, name) for name in args.export] or config.exports
+    instance = _instance()  # before any child: a new instance's storage is created here, once
     parallel = args.parallel_exports or args.parallel_export_processes or config.parallel_exports or \
         config.parallel_export_processes
     if parallel and len(exports) > 1:
@@ -77,7 +78,6 @@ def run_exports(args: argparse.Namespace) -> int:
     tags = {CLI_TAG: "run", **({VALIDATE_TAG: "true"} if args.validate else {}),
             **({RECONCILE_TAG: "true"} if args.reconcile else {})}
     defs = build_definitions(config)  # the config holds the params
-    instance = _instance()
     state = StateStore(path=str(state_path(config)))
     outcomes = []
     for export in exports:
@@ -140,9 +140,9 @@ def _partition_keys(config, export, instance, state, resume: bool, outcome: Outc
     """What one `run` of the export covers: every planned chunk (with --resume, those not completed), the latest
     closed time window, or the whole export."""
     partitions = partitions_for(export)
-    if export.mode == "chunked":
+    if export.mode == "chunked":  # this config's plan (the instance may hold another config's same-named keys)
         register_plan(instance, config, export, SourceDatabase(config.source, config.base_dir), state)
-        keys = instance.get_dynamic_partitions(partitions.name)
+        keys = [task["chunk_key"] for task in state.chunk_tasks(export.name)]
         if not resume:
             return keys
         if not export.chunk_checkpoint:
@@ -221,11 +221,12 @@ def _print_summary(outcome: Outcome, state: StateStore) -> None:
              ("reconcile", _reconcile_line(outcome)),
              ("schema", "DRIFT" if outcome.code == DRIFT else
               "changed" if any(m["schema_changed"] for m in metrics) else "unchanged")]
-    print(f"Export: {outcome.export}", file=sys.stderr)  # as Rivet: standard output may carry a stdout export
-    for label, value in lines:
-        print(f"  {label + ':':<11}{value}", file=sys.stderr)
     if outcome.error:
-        print(f"  {'error:':<11}{first_line(outcome.error)}", file=sys.stderr)
+        lines.append(("error", first_line(outcome.error)))
+    # One write on standard error (standard output may carry a stdout export), so parallel exports' summaries
+    # do not interleave.
+    sys.stderr.write(f"Export: {outcome.export}\n" + "".join(f"  {label + ':':<11}{value}\n" for label, value in lines))
+    sys.stderr.flush()
 
 
 def _reconcile_line(outcome: Outcome) -> str:

@@ -28,8 +28,15 @@ def load_config(path: str | os.PathLike, params: Mapping[str, str] | None = None
         text = file.read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read config file: {exc.strerror or exc}", file=file) from None
-    # A config piped in (/dev/stdin, a process substitution) has no folder of its own: the working directory.
-    return parse_config(text, file=file, params=params, base_dir=None if file.is_file() else Path.cwd())
+    return parse_config(text, file=file, params=params, base_dir=_folder_of(file))
+
+
+def _folder_of(file: Path) -> Path:
+    """Where a config's relative paths resolve: its folder. A config piped in (/dev/stdin from a pipe, a
+    process substitution) has none: the working directory; /dev/stdin redirected from a file: that file's."""
+    if not file.is_file():
+        return Path.cwd()
+    return file.resolve().parent if str(file).startswith(("/dev/", "/proc/")) else file.parent
 
 
 def parse_config(text: str, *, file: str | os.PathLike = "rivet.yaml", params: Mapping[str, str] | None = None,

@@ -28,6 +28,7 @@ class SourceUnavailable(SourceError):
 
 SETTLE_S = 15.0      # a server starting up, shutting down or out of connections needs time
 CONFLICT_S = 1.0     # deadlock, serialization failure: try again soon
+PERMANENT = "a permanent error"
 
 POSTGRES = {  # SQLSTATE (or its class, two characters) -> (transient, settle seconds, reason)
     "57P01": (True, SETTLE_S, "the server terminated the connection"),
@@ -109,7 +110,7 @@ def classify(exc: BaseException, code: str | None = None) -> Verdict:
     for needle, verdict in MESSAGES:
         if needle in text:
             return Verdict(*verdict)
-    return Verdict(False, reason="not a known transient error")
+    return Verdict(False, reason=PERMANENT)
 
 
 def source_retrier(tuning, log, source) -> Retrier:

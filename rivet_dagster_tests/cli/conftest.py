@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -18,6 +20,27 @@ EVENTS = ("CREATE TABLE cli_events AS SELECT g AS id, timestamp '2024-01-01' + g
           "FROM generate_series(1, 300) g")
 ITEMS = "CREATE TABLE cli_items AS SELECT g AS id, 'item ' || g AS label FROM generate_series(1, 2500) g"
 NEWEST_EVENT = "2024-01-01T05:00:00.000000"
+RIVET_DAGSTER = str(Path(sys.executable).with_name("rivet-dagster"))  # the installed console script
+
+
+def console(*argv, cwd: Path | None = None, stdin: str | None = None,
+            timeout: int = 120) -> subprocess.CompletedProcess:
+    """`rivet-dagster argv...` as a user runs it: the console script in a subprocess, with this process's
+    environment (DAGSTER_HOME as the test set it), `cwd` as its working directory and `stdin` piped in (else
+    none)."""
+    stdin_kwargs = {"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}
+    return subprocess.run([RIVET_DAGSTER, *map(str, argv)], cwd=cwd, capture_output=True, text=True, check=False,
+                          timeout=timeout, **stdin_kwargs)
+
+
+@pytest.fixture
+def dagster_home(tmp_path, monkeypatch) -> Path:
+    """A fresh $DAGSTER_HOME with telemetry off, set in this process's environment (so in the CLI's too)."""
+    path = tmp_path / "dagster_home"
+    path.mkdir()
+    (path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(path))
+    return path
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:

@@ -1,9 +1,22 @@
 """`rivet-dagster run`: exports run through Dagster on $DAGSTER_HOME (the runs are in the instance), Rivet's
-summary per export, and Rivet's exit codes: 0 ok, 1 failure, 3 integrity, 4 schema drift with fail."""
+summary per export, and Rivet's exit codes: 0 ok, 1 failure, 2 transient, 3 integrity, 4 schema drift with fail."""
+import csv
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
 import dagster as dg
 import pytest
+import sqlalchemy as sa
+import yaml
 
-from rivet_dagster_tests.cli.conftest import cli
+from rivet_dagster.cli.main import main
+from rivet_dagster.state.store import StateStore
+from rivet_dagster_tests.cli.conftest import RIVET_DAGSTER, cli, console
 from rivet_dagster_tests.conftest import run_sql, write_config
 
 
@@ -89,3 +102,290 @@ def test_schema_drift_with_fail_exits_4(run_src, tmp_path, home, capsys):
     config.write_text(config.read_text().replace("SELECT * FROM run_src", "SELECT id FROM run_src"))
     code, _, err = cli(capsys, "run", "-c", config)
     assert code == 4 and summary(err, "drifty")["schema"] == "DRIFT"
+
+
+# ── the commands as a user types them: the console script ────────────────────────────────────────────────────
+
+TEN_IDS = "SELECT g AS id FROM generate_series(1, 10) g"
+
+
+def local_csv(name: str, query: str, path: str, **keys) -> dict:
+    return {"name": name, "query": query, "format": "csv", "destination": {"type": "local", "path": path}, **keys}
+
+
+def config_text(url: str, *exports: dict, **top) -> str:
+    return yaml.safe_dump({"source": {"type": "postgres", "url": url}, **top, "exports": list(exports)},
+                          sort_keys=False)
+
+
+def csv_ids(path: Path) -> list[int]:
+    [header, *rows] = csv.reader(path.open())
+    assert header == ["id"]
+    return [int(row[0]) for row in rows]
+
+
+@pytest.mark.parametrize("flag, value", [("-c", "-"), ("--config", "/dev/stdin")], ids=["-c -", "--config /dev/stdin"])
+def test_a_config_on_standard_input_keeps_its_files_and_state_in_the_working_directory(
+        pg_url, tmp_path, home, capsys, monkeypatch, flag, value):
+    """`rivet-dagster run -c - -e piped < rivet.yaml` (and Rivet's §13 form, `--config /dev/stdin` fed by a pipe):
+    a piped config has no folder of its own, so `path: ./out` and `.rivet_state.db` are in the working directory."""
+    text = config_text(pg_url, local_csv("piped", TEN_IDS, "./out"), local_csv("unpiped", TEN_IDS, "./out"))
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    result = console("run", flag, value, "-e", "piped", cwd=cwd, stdin=text)
+    assert result.returncode == 0, result.stderr
+    assert summary(result.stderr, "piped")["rows"] == "10" and "Export: unpiped" not in result.stderr
+    assert sorted(p.name for p in cwd.iterdir()) == [".rivet_state.db", "out"]
+    [written] = (cwd / "out").glob("piped_*.csv")
+    assert csv_ids(written) == list(range(1, 11))
+    [metric] = StateStore(path=str(cwd / ".rivet_state.db")).metrics("piped")
+    assert (metric["status"], metric["total_rows"]) == ("success", 10)
+
+    # the other verbs read the same state store through a piped config
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(text))
+    code, out, _ = cli(capsys, "state", "files", "-c", "-", "-e", "piped")
+    assert code == 0 and written.name in out and len(out.splitlines()) == 2
+
+
+def test_dev_stdin_redirected_from_a_file_is_that_file_and_its_folder(pg_url, tmp_path, home):
+    """`rivet-dagster run --config /dev/stdin < project/rivet.yaml`: the config is a file after all, so its
+    folder holds the exports and the state store, as when it is named directly."""
+    project, cwd = tmp_path / "project", tmp_path / "cwd"
+    project.mkdir()
+    cwd.mkdir()
+    config = project / "rivet.yaml"
+    config.write_text(config_text(pg_url, local_csv("redirected", TEN_IDS, "./out")))
+    with config.open() as redirected:
+        result = subprocess.run([RIVET_DAGSTER, "run", "--config", "/dev/stdin"], cwd=cwd, stdin=redirected,
+                                capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert list(cwd.iterdir()) == [] and (project / ".rivet_state.db").exists()
+    [written] = (project / "out").glob("redirected_*.csv")
+    assert csv_ids(written) == list(range(1, 11))
+
+
+def test_a_chunked_run_covers_its_own_plan_not_a_same_named_export_of_another_config(pg_url, tmp_path, home):
+    """Two configs with a chunked export of the same name on one instance: each run exports its own plan."""
+    run_sql(pg_url, "DROP TABLE IF EXISTS ten", "CREATE TABLE ten AS SELECT g AS id FROM generate_series(1, 10) g")
+    outputs = {}
+    for name, size in (("a", 100), ("b", 5)):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "rivet.yaml").write_text(config_text(pg_url, {
+            "name": "ids", "query": "SELECT * FROM ten", "mode": "chunked", "chunk_column": "id", "chunk_size": size,
+            "format": "csv", "destination": {"type": "local", "path": "./out"}}))
+        result = console("run", "-c", folder / "rivet.yaml")
+        assert result.returncode == 0, result.stderr
+        outputs[name] = sorted(i for path in (folder / "out").glob("ids_*.csv") for i in csv_ids(path))
+    assert outputs == {"a": list(range(1, 11)), "b": list(range(1, 11))}
+
+
+def test_exit_codes_are_rivets_and_a_usage_error_is_1_not_argparses_2(tmp_path, capsys):
+    """Rivet's exit codes, which schedulers and scripts branch on:
+
+        code  meaning                                                       made real by
+        ----  ------------------------------------------------------------  -------------------------------------
+        0     every export ok                                               any successful run
+        1     config error, usage error, any other failure                  unknown key; `run --no-such-flag`;
+                                                                            --resume without chunk_checkpoint
+        2     transient: a source/store error that outlasted its retries    connection refused, max_retries: 1
+        3     integrity: a quality gate, validate or reconcile failed       quality: {row_count_min: 10**9}
+        4     schema drift with on_schema_drift: fail                       the query's columns change
+
+    With several exports in one run (sequential or in child processes) the highest code wins. argparse's own
+    exit code for a usage error is 2; here 2 means "transient, run again later", so a usage error is 1.
+    """
+    result = console("run", "--no-such-flag")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.startswith("usage: rivet-dagster") and \
+        result.stderr.endswith("rivet-dagster: error: unrecognized arguments: --no-such-flag\n")
+    for argv in (["run", "-e"], ["metrics", "-l", "many"], ["state", "show", "--nope"], []):
+        with pytest.raises(SystemExit) as exited:
+            main(argv)
+        assert exited.value.code == 1, argv
+    capsys.readouterr()
+
+    config = tmp_path / "rivet.yaml"
+    config.write_text(config_text("postgresql://nobody@127.0.0.1:1/never_connected",
+                                  local_csv("typo", TEN_IDS, "./out", frmat="csv")))
+    code, out, err = cli(capsys, "run", "-c", config)
+    assert (code, out) == (1, "") and "Export:" not in err
+    assert err == f"error: {config}:11: exports[0].frmat: unknown key 'frmat'; did you mean 'format'?\n"
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 nothing listens on: bound by the OS's choice, then closed (connect is refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_source_that_stays_unreachable_past_its_retries_exits_2_naming_the_source(tmp_path, home):
+    port = closed_port()
+    config = tmp_path / "rivet.yaml"
+    config.write_text(yaml.safe_dump({
+        "source": {"type": "postgres", "url": f"postgresql://rivet:s3cret-pw@127.0.0.1:{port}/nowhere",
+                   "tuning": {"max_retries": 1, "retry_backoff_ms": 10}},
+        "exports": [local_csv("unreachable", TEN_IDS, str(tmp_path / "out"))]}))
+    result = console("run", "-c", config)
+    assert result.returncode == 2, result.stderr
+    printed = summary(result.stderr, "unreachable")
+    assert printed["status"] == "failed" and printed["files"] == "0"
+    assert f"postgresql+psycopg://rivet:***@127.0.0.1:{port}/nowhere" in printed["error"]   # the source, masked
+    assert "connection refused" in printed["error"].lower() and "after 2 attempts" in printed["error"]
+    assert "s3cret-pw" not in result.stderr + result.stdout
+    assert "retry 1/1" in result.stderr and not any(tmp_path.glob("out/*.csv"))   # nothing committed
+
+
+def test_a_failed_quality_gate_commits_nothing_and_exits_3_over_an_export_that_succeeded(pg_url, tmp_path, home):
+    out = tmp_path / "out"
+    config = tmp_path / "rivet.yaml"
+    config.write_text(config_text(pg_url, local_csv("fine", TEN_IDS, str(out)),
+                                  local_csv("gated", TEN_IDS, str(out), quality={"row_count_min": 10**9})))
+    result = console("run", "-c", config)
+    assert result.returncode == 3, result.stderr
+    assert summary(result.stderr, "fine")["status"] == "success"
+    gated = summary(result.stderr, "gated")
+    assert (gated["status"], gated["quality"], gated["files"]) == ("failed", "FAIL", "0")
+    assert gated["error"] == "gated: quality gate failed, nothing was committed: row_count 10 below minimum 1000000000"
+    assert [p.name.split("_")[0] for p in out.glob("*.csv")] == ["fine"]
+    assert {f["export_name"] for f in StateStore(path=str(tmp_path / ".rivet_state.db")).files()} == {"fine"}
+
+
+def test_the_highest_code_of_the_exports_wins(run_src, tmp_path, home, capsys):
+    config = config_with(tmp_path, run_src,
+                         {"name": "drifty", "query": "SELECT id, label FROM run_src", "on_schema_drift": "fail"},
+                         {"name": "gated", "query": "SELECT * FROM run_src", "quality": {"row_count_min": 10**9}})
+    code, _, err = cli(capsys, "run", "-c", config)
+    assert code == 3 and summary(err, "drifty")["status"] == "success"
+    config.write_text(config.read_text().replace("SELECT id, label FROM run_src", "SELECT id FROM run_src"))
+    code, _, err = cli(capsys, "run", "-c", config)
+    assert code == 4, err
+    assert summary(err, "drifty")["schema"] == "DRIFT" and summary(err, "gated")["quality"] == "FAIL"
+
+
+# ── parallel exports: a child process per export ─────────────────────────────────────────────────────────────
+
+@pytest.fixture
+def used_home(home) -> Path:
+    """$DAGSTER_HOME with its storage created, as in any home that has run before (the children only use it)."""
+    dg.DagsterInstance.from_config(str(home)).get_runs()
+    return home
+
+
+def run_records(home: Path, printed: str, *exports: str) -> list:
+    """The Dagster run record of each export's one run (by the run id its summary printed) and the pid that ran it."""
+    instance = dg.DagsterInstance.from_config(str(home))
+    records = {r.dagster_run.run_id: r for r in instance.get_run_records()}
+    found = []
+    for export in exports:
+        [run_id] = [r for r in records if r.startswith(summary(printed, export)["run"])]
+        [started] = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_START)
+        found.append((records[run_id], started.dagster_event.pid))
+    return found
+
+
+def test_parallel_exports_run_every_export_in_its_own_process_at_the_same_time(pg_url, tmp_path, used_home):
+    """Two exports whose queries sleep 2 s and 3 s: with --parallel-exports each runs in its own child process and
+    their Dagster runs overlap in time; every summary is printed; the highest child's code (3) is the exit code."""
+    out = str(tmp_path / "out")
+    config = tmp_path / "rivet.yaml"
+    config.write_text(config_text(
+        pg_url, local_csv("nap", f"{TEN_IDS}, (SELECT pg_sleep(2)) s", out),
+        local_csv("nap_gated", f"{TEN_IDS}, (SELECT pg_sleep(3)) s", out, quality={"row_count_min": 10**9})))
+    command = subprocess.Popen([RIVET_DAGSTER, "run", "-c", str(config), "--parallel-exports"], text=True,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, err = command.communicate(timeout=120)
+    assert command.returncode == 3, err
+    assert (summary(err, "nap")["status"], summary(err, "nap")["rows"]) == ("success", "10")
+    assert (summary(err, "nap_gated")["status"], summary(err, "nap_gated")["quality"]) == ("failed", "FAIL")
+    (nap, nap_pid), (gated, gated_pid) = run_records(used_home, err, "nap", "nap_gated")
+    assert len({nap_pid, gated_pid, command.pid}) == 3            # two children, neither the command itself
+    assert max(nap.start_time, gated.start_time) < min(nap.end_time, gated.end_time)   # at the same time
+    assert min(nap.end_time - nap.start_time, gated.end_time - gated.start_time) >= 2  # each slept in its run
+
+
+@pytest.mark.parametrize("flag, keys", [
+    (["--parallel-export-processes"], {}),
+    ([], {"parallel_exports": True}),
+    ([], {"parallel_export_processes": True}),
+], ids=["--parallel-export-processes", "parallel_exports: true", "parallel_export_processes: true"])
+def test_every_parallel_setting_runs_each_export_in_a_child_and_exits_with_the_highest_code(
+        pg_url, tmp_path, used_home, capfd, flag, keys):
+    """`second` sleeps 1 s, so the two children's summaries come one after the other."""
+    out = str(tmp_path / "out")
+    config = tmp_path / "rivet.yaml"
+    config.write_text(config_text(pg_url, local_csv("first", TEN_IDS, out),
+                                  local_csv("second", f"{TEN_IDS}, (SELECT pg_sleep(1)) s", out,
+                                            quality={"row_count_min": 10**9}), **keys))
+    code, _, err = cli(capfd, "run", "-c", config, *flag)   # the children print to the inherited stderr
+    assert code == 3, err
+    assert summary(err, "first")["status"] == "success" and summary(err, "second")["quality"] == "FAIL"
+    (_, first_pid), (_, second_pid) = run_records(used_home, err, "first", "second")
+    assert len({first_pid, second_pid, os.getpid()}) == 3
+
+
+def test_without_a_parallel_setting_exports_run_one_after_another_in_the_command_itself(pg_url, tmp_path, home,
+                                                                                     capsys):
+    out = str(tmp_path / "out")
+    config = tmp_path / "rivet.yaml"
+    config.write_text(config_text(pg_url, local_csv("first", TEN_IDS, out),
+                                  local_csv("second", TEN_IDS, out, quality={"row_count_min": 10**9})))
+    code, _, err = cli(capsys, "run", "-c", config)
+    assert code == 3 and err.index("Export: first") < err.index("Export: second")
+    (first, first_pid), (second, second_pid) = run_records(home, err, "first", "second")
+    assert first_pid == second_pid == os.getpid() and first.end_time <= second.start_time
+
+
+# ── the export's own error reaches the user ──────────────────────────────────────────────────────────────────
+
+def test_a_failing_chunk_reports_the_databases_words_not_dagsters_retry_wrapper(pg_url, tmp_path, home, capsys):
+    """Chunk 1-5 divides by zero at id 5 (chunk 6-10 exports); chunk_max_attempts: 2 runs it twice, through
+    Dagster's retry policy, whose 'Exceeded max_retries' must not hide the cause."""
+    config = tmp_path / "rivet.yaml"
+    config.write_text(config_text(pg_url, local_csv(
+        "boom", "SELECT g AS id, 1/(g-5) AS x FROM generate_series(1, 10) g", str(tmp_path / "out"),
+        mode="chunked", chunk_column="id", chunk_size=5, chunk_max_attempts=2, tuning={"retry_backoff_ms": 10})))
+    result = console("run", "-c", config)
+    assert result.returncode == 1, result.stderr
+    printed = summary(result.stderr, "boom")
+    assert (printed["status"], printed["rows"], len(printed["run"].split(", "))) == ("failed", "5", 2)
+    assert "division by zero" in printed["error"] and sa.make_url(pg_url).database in printed["error"]
+    assert "Exceeded max_retries" not in result.stderr
+
+    code, out, _ = cli(capsys, "metrics", "-c", config, "-e", "boom")   # the state store's record of each attempt
+    failed = [line for line in out.splitlines() if " failed " in line]
+    assert code == 0 and len(failed) == 2 and all("division by zero" in line for line in failed)
+    code, out, _ = cli(capsys, "metrics", "-c", config, "-e", "boom", "--json")
+    errors = [m["error_message"] for m in json.loads(out) if m["status"] == "failed"]
+    assert len(errors) == 2 and all("division by zero" in e and "max_retries" not in e for e in errors)
+
+
+def test_a_failing_mariadb_chunk_reports_the_servers_message(mariadb_url, tmp_path, home, capsys):
+    """MariaDB's Sequence engine table seq_1_to_10; at seq 5 a scalar subquery returns two rows (error 1242)."""
+    config = tmp_path / "rivet.yaml"
+    config.write_text(yaml.safe_dump({"source": {"type": "mysql", "url": mariadb_url}, "exports": [local_csv(
+        "mboom", "SELECT seq AS id, CASE WHEN seq = 5 THEN (SELECT 1 UNION ALL SELECT 2) ELSE 0 END AS x "
+                 "FROM seq_1_to_10", str(tmp_path / "out"),
+        mode="chunked", chunk_column="id", chunk_size=5, chunk_max_attempts=2, tuning={"retry_backoff_ms": 10})]}))
+    code, _, err = cli(capsys, "run", "-c", config)
+    printed = summary(err, "mboom")
+    assert code == 1 and (printed["status"], printed["rows"]) == ("failed", "5")
+    assert "Subquery returns more than 1 row" in printed["error"] and sa.make_url(mariadb_url).database in \
+        printed["error"]
+    assert "Exceeded max_retries" not in err and "panicked" not in printed["error"]
+
+
+def test_resume_without_chunk_checkpoint_exits_1_and_says_it_is_needed(pg_url, tmp_path, home):
+    out = tmp_path / "out"
+    config = tmp_path / "rivet.yaml"
+    config.write_text(config_text(pg_url, local_csv("unchecked", TEN_IDS, str(out), mode="chunked",
+                                                    chunk_column="id", chunk_size=5)))
+    result = console("run", "-c", config, "-e", "unchecked", "--resume")
+    assert result.returncode == 1, result.stderr
+    printed = summary(result.stderr, "unchecked")
+    assert (printed["run"], printed["status"], printed["rows"]) == ("", "failed", "0")
+    assert printed["error"] == ("export 'unchecked': --resume needs chunk_checkpoint: true (no chunk progress is "
+                                "recorded without it)")
+    assert not out.exists() and dg.DagsterInstance.from_config(str(home)).get_runs() == []

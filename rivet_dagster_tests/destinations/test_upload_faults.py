@@ -15,7 +15,7 @@ import pytest
 from rivet_dagster.state.store import StateStore
 from rivet_dagster_tests.conftest import materialize, materialize_cli, run_sql, write_config
 
-ROWS = 800_000  # about 40 MB of CSV: two parts of up to 20 MB, each a multi-part upload
+ROWS = 800_000  # about 40 MB of CSV: parts of about 20 MB, each a multi-part upload
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_the_store_going_down_mid_upload_fails_cleanly_and_a_rerun_delivers_ever
     rerun = materialize_cli(config, tmp_path / "home", "big")
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     objects, listed = manifested(store)
-    assert sorted(objects) == sorted(listed) and len(objects) == 2   # nothing unlisted is left behind
+    assert sorted(objects) == sorted(listed) and len(objects) >= 2   # nothing unlisted is left behind
     assert exported_ids(store, objects) == list(range(1, ROWS + 1))  # every row, exactly once
     assert state.cursor("big") == ROWS and state.pending_commits("big") == []
     if store.kind == "s3":

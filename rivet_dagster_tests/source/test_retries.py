@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from rivet_dagster.source.errors import classify
+from rivet_dagster.source.errors import PERMANENT, classify
 from rivet_dagster.state.store import StateStore
 from rivet_dagster_tests.conftest import materialize, sql_engine, write_config
 
@@ -99,4 +99,4 @@ def test_real_server_errors_are_classified_by_their_codes(engine, fixture, reque
         for part in statement.split("; "):
             conn.exec_driver_sql(part)
     verdict = classify(raised.value)
-    assert verdict.transient is transient and verdict.reason != "not a known transient error"
+    assert verdict.transient is transient and verdict.reason != PERMANENT
