@@ -3,7 +3,8 @@
 MariaDB, in three modes side by side:
 
 * full: `dagster asset materialize` of a full export;
-* chunked: `rivet-dagster run` of a chunked export (chunk_column id, parallel: 2, chunk_checkpoint), every chunk;
+* chunked: `rivet-dagster run` of a chunked export (chunk_column id, parallel: 2, chunk_checkpoint), every chunk
+  (the command runs the chunks one after another in its process; `parallel` caps daemon-launched chunk runs);
 * incremental: `rivet-dagster run` of an incremental catch-up (cursor id): a first run exports id 1, then the timed
   run exports every row after that cursor, a bound read like a chunk's range or a time window.
 
