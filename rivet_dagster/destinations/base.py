@@ -46,10 +46,34 @@ class Destination(ABC):
 
     def arrow_path(self, name: str) -> tuple[pafs.FileSystem, str]:
         filesystem, root = self.arrow_filesystem()
-        return filesystem, f"{root}/{name}" if root else name
+        return filesystem, f"{root}/{plain_name(name)}" if root else plain_name(name)
+
+
+class UnsafeName(ValueError):
+    """A name that would reach outside the destination's folder or prefix (a tampered state or manifest)."""
+
+
+def is_plain_name(name: object) -> bool:
+    """A file name and nothing else: no folder separator, not `.` or `..`, not empty, no NUL."""
+    return isinstance(name, str) and name not in ("", ".", "..") and not any(c in name for c in "/\\\0")
+
+
+def plain_name(name: str) -> str:
+    """Every name a destination writes, reads or removes passes here first, before any I/O."""
+    if not is_plain_name(name):
+        raise UnsafeName(f"'{name}' is not a plain file name inside the destination; refused")
+    return name
+
+
+def prefix_parts(prefix: str | None) -> list[str]:
+    """A prefix's folders (`exports/`, `/exports//` -> [exports]); `.` and `..` are refused."""
+    parts = [part for part in (prefix or "").split("/") if part]
+    if any(part in (".", "..") for part in parts):
+        raise UnsafeName(f"prefix '{prefix}' holds '.' or '..'; a prefix is a plain folder path")
+    return parts
 
 
 def object_key(prefix: str | None, name: str) -> str:
-    """`prefix` is a folder whether or not it ends in `/`; keys never hold `//` or start with `/`."""
-    folder = "/".join(part for part in (prefix or "").split("/") if part)
-    return f"{folder}/{name}" if folder else name
+    """`prefix` is a folder whether or not it ends in `/`; keys never hold `//`, `..` or start with `/`."""
+    folder = "/".join(prefix_parts(prefix))
+    return f"{folder}/{plain_name(name)}" if folder else plain_name(name)

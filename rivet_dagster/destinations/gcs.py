@@ -24,7 +24,7 @@ import pyarrow.fs as pafs
 from google.api_core.exceptions import NotFound, PreconditionFailed
 
 from ..config.models import DestinationConfig
-from .base import Destination, object_key
+from .base import Destination, object_key, prefix_parts
 
 CHUNK_SIZE = 16 * 1024 * 1024  # resumable upload above this size, in chunks of it
 TIMEOUT_S = 120
@@ -125,7 +125,7 @@ class GCSDestination(Destination):
                 self.config.credentials_file, scopes=["https://www.googleapis.com/auth/devstorage.read_only"])
             credentials.refresh(Request())
             options.update(access_token=credentials.token, credential_token_expiration=credentials.expiry)
-        folder = object_key(self.config.prefix, "").rstrip("/")
+        folder = "/".join(prefix_parts(self.config.prefix))
         return pafs.GcsFileSystem(**options), f"{self.bucket_name}/{folder}" if folder else self.bucket_name
 
 

@@ -11,7 +11,7 @@ import pyarrow.fs as pafs
 
 from ..config.models import DestinationConfig
 from ..durability import fsync
-from .base import Destination
+from .base import Destination, plain_name
 
 
 class LocalDestination(Destination):
@@ -23,12 +23,16 @@ class LocalDestination(Destination):
     def describe(self) -> str:
         return f"Local({self.root})"
 
+    def path(self, name: str) -> Path:
+        """The file `name` stands for; only a plain file name, so nothing outside the folder is ever touched."""
+        return self.root / plain_name(name)
+
     def uri(self, name: str) -> str:
-        return (self.root / name).as_uri()
+        return self.path(name).as_uri()
 
     def commit(self, staged_file: Path, name: str) -> str:
         self.root.mkdir(parents=True, exist_ok=True)
-        final = self.root / name
+        final = self.path(name)
         try:
             os.replace(staged_file, final)
         except OSError as exc:
@@ -43,23 +47,23 @@ class LocalDestination(Destination):
 
     def write_bytes(self, name: str, data: bytes) -> str:
         self.root.mkdir(parents=True, exist_ok=True)
-        temp = self.root / f".{name}.tmp"
+        temp = self.root / f".{plain_name(name)}.tmp"
         with open(temp, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temp, self.root / name)
+        os.replace(temp, self.path(name))
         fsync(self.root)
         return self.uri(name)
 
     def read_bytes(self, name: str) -> bytes:
-        return (self.root / name).read_bytes()
+        return self.path(name).read_bytes()
 
     def exists(self, name: str) -> bool:
-        return (self.root / name).exists()
+        return self.path(name).exists()
 
     def remove(self, name: str) -> None:
-        for path in (self.root / name, self.root / f".{name}.tmp"):
+        for path in (self.path(name), self.root / f".{plain_name(name)}.tmp"):
             path.unlink(missing_ok=True)
         if self.root.is_dir():
             fsync(self.root)

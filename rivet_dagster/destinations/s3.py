@@ -17,7 +17,7 @@ from boto3.s3.transfer import TransferConfig
 from dagster_aws.s3 import S3Resource
 
 from ..config.models import DestinationConfig
-from .base import Destination, object_key
+from .base import Destination, object_key, prefix_parts
 
 MULTIPART = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024,
                            max_concurrency=4)
@@ -106,5 +106,5 @@ class S3Destination(Destination):
         if self.config.endpoint:
             endpoint = urlparse(self.config.endpoint)
             options.update(endpoint_override=endpoint.netloc or endpoint.path, scheme=endpoint.scheme or "https")
-        folder = object_key(self.config.prefix, "").rstrip("/")
+        folder = "/".join(prefix_parts(self.config.prefix))
         return pafs.S3FileSystem(**options), f"{self.bucket}/{folder}" if folder else self.bucket

@@ -20,6 +20,8 @@ import pyarrow as pa
 from ..config.tuning import EffectiveTuning, estimated_row_bytes
 from .engines import SourceDatabase, SourceError, first_line
 from .pacing import StallWatchdog, read_ahead, throttled
+from ..config.query import UserQuery
+from . import queries
 from .queries import ReadPlan
 from .types import SourceColumn, mysql_column, postgres_type, schema_of, conform
 
@@ -27,23 +29,37 @@ READ_AHEAD_BATCHES = 2
 MAX_BATCH_BYTES = 16 << 20  # ADBC's own default; the batch row count never makes a batch larger than this
 
 
-def describe(source: SourceDatabase, query: str, tuning: EffectiveTuning) -> list[SourceColumn] | None:
+def describe(source: SourceDatabase, query: UserQuery, tuning: EffectiveTuning) -> list[SourceColumn] | None:
     """The query's result columns with their exact Arrow types (None for SQLite: typed by its values)."""
     if source.kind == "sqlite":
         return None
-    probe = f"SELECT * FROM ({query}) AS _rivet LIMIT 0"
+    plan = queries.probe(source, query)
     with source.session(tuning) as conn:
         cursor = conn.connection.dbapi_connection.cursor()
         try:
-            cursor.execute(probe)
+            execute(source, cursor, plan)
             if source.kind == "postgres":
                 return _postgres_columns(cursor)
             return [mysql_column(f.name, f.type_code, f.flags, f.charsetnr, f.length, f.scale)
                     for f in cursor._result.fields]
         except conn.dialect.loaded_dbapi.Error as exc:
-            raise source.failure("the export query failed on", exc) from None
+            raise source.failure(plan.failed("the export query") + " failed on", exc, plan.secrets()) from None
         finally:
             cursor.close()
+
+
+def execute(source: SourceDatabase, cursor, plan: ReadPlan) -> None:
+    """One statement on a DB-API cursor, with the plan's values passed as the engine takes them: PostgreSQL as
+    session settings and then a prepared statement (so a statement can never be a script), SQLite as
+    parameters, MySQL/MariaDB as literals (PyMySQL runs one statement)."""
+    if source.kind == "postgres":
+        for name, value in plan.bound(source).items():
+            cursor.execute("SELECT set_config(%s, %s, false)", (f"rivet.{name}", value))
+        cursor.execute(plan.render(source), prepare=True)
+    elif source.kind == "sqlite":
+        cursor.execute(plan.render(source), plan.bound(source))
+    else:
+        cursor.execute(plan.render(source))
 
 
 def _postgres_columns(cursor) -> list[SourceColumn]:
@@ -104,7 +120,7 @@ def _postgres_batches(source, plan, schema, rows, tuning) -> Iterator[pa.RecordB
     except (ValueError, SourceError):  # a value that does not fit its type; a read the watchdog cancelled
         raise
     except Exception as exc:
-        raise source.failure("the export query failed on", exc) from None
+        raise source.failure(plan.failed("the export query") + " failed on", exc, plan.secrets()) from None
 
 
 def _mysql_batches(source, plan, columns, rows, tuning) -> Iterator[pa.RecordBatch]:
@@ -124,8 +140,8 @@ def _mysql_batches(source, plan, columns, rows, tuning) -> Iterator[pa.RecordBat
     except BaseException as exc:  # connectorx reports server errors as Rust panics (BaseException)
         message = _connectorx_error(exc)
         number = re.match(r"ERROR (\d+)", message)
-        raise source.error(f"the export query failed on {source.display_url}: {message}",
-                           number.group(1) if number else None) from None
+        raise source.error(f"{plan.failed('the export query')} failed on {source.display_url}: {message}",
+                           number.group(1) if number else None, plan.secrets()) from None
 
 
 def _connectorx_error(exc: BaseException) -> str:
@@ -141,7 +157,7 @@ def _sqlite_batches(source, plan, rows, tuning) -> Iterator[pa.RecordBatch]:
     with source.session(tuning) as conn:
         cursor = conn.connection.dbapi_connection.cursor()
         try:
-            cursor.execute(plan.render(source), plan.bound(source))
+            execute(source, cursor, plan)
             names = [d[0] for d in cursor.description]
             types: list[pa.DataType | None] = [None] * len(names)
             while chunk := cursor.fetchmany(rows):
@@ -150,7 +166,7 @@ def _sqlite_batches(source, plan, rows, tuning) -> Iterator[pa.RecordBatch]:
                 yield pa.RecordBatch.from_arrays(
                     [a if not pa.types.is_null(a.type) else a.cast(pa.string()) for a in arrays], names=names)
         except conn.dialect.loaded_dbapi.Error as exc:
-            raise source.failure("the export query failed on", exc) from None
+            raise source.failure(plan.failed("the export query") + " failed on", exc, plan.secrets()) from None
         finally:
             cursor.close()
 
@@ -175,16 +191,10 @@ def fetch_value(source: SourceDatabase, plan: ReadPlan, tuning: EffectiveTuning)
     with source.session(tuning) as conn:
         cursor = conn.connection.dbapi_connection.cursor()
         try:
-            if source.kind == "postgres":
-                for name, value in plan.bound(source).items():
-                    cursor.execute("SELECT set_config(%s, %s, false)", (f"rivet.{name}", value))
-            if source.kind == "sqlite":
-                cursor.execute(plan.render(source), plan.bound(source))
-            else:
-                cursor.execute(plan.render(source))
+            execute(source, cursor, plan)
             return cursor.fetchone()[0]
         except conn.dialect.loaded_dbapi.Error as exc:
-            raise source.failure("the query failed on", exc) from None
+            raise source.failure(plan.failed("the query") + " failed on", exc, plan.secrets()) from None
         finally:
             cursor.close()
 
