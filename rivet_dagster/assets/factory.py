@@ -13,11 +13,11 @@ from ..checks.drift import describe as describe_drift, schema_drift
 from ..checks.quality import combined
 from ..config.models import ExportConfig, RivetConfig
 from ..destinations import open_destination, staging
-from ..destinations.owners import owner_alive
 from ..destinations.io_managers import DESTINATION_METADATA, destination_metadata
 from ..destinations.publish import clean_up_interrupted, record_failure
 from ..destinations.retry import store_retrier
 from ..resource_keys import DefinitionNames
+from ..sensors import crashed_runs
 from ..source.errors import source_retrier
 from .export_step import stage_export
 from .chunks import pool_name
@@ -83,6 +83,7 @@ def build_export_asset(config: RivetConfig, export: ExportConfig, names: Definit
         """Stages one file set per partition of the run (a range run covers several windows)."""
         keys = context.partition_keys if partitions is not None else [None]
         state, source = getattr(context.resources, names.state), getattr(context.resources, names.source)
+        state.check()  # a store this code cannot use stops the run before the source is read
         checkpoint = export.mode == "chunked" and export.chunk_checkpoint
         staged, key, started, retrier = [], keys[0], time.monotonic(), None
         try:
@@ -157,7 +158,7 @@ def _schema_drift(export: ExportConfig, state, staged: list, log) -> dict | None
 def _prepare(config: RivetConfig, export: ExportConfig, state, context: dg.AssetExecutionContext):
     """Before reading: check the destination's credentials, clean up after crashed runs of this export (their
     staging folders, and commits they left without a manifest), and open this run's staging folder."""
-    still_working = _still_working(context.instance)
+    still_working = crashed_runs.still_working(context.instance, context.log)
     destination = open_destination(export.destination)
     destination.preflight()
     root = staging.staging_root(config, export)
@@ -167,19 +168,6 @@ def _prepare(config: RivetConfig, export: ExportConfig, state, context: dg.Asset
                          store_retrier(destination.describe(), tuning.max_retries, tuning.retry_backoff_ms,
                                        context.log), context.log)
     return staging.run_dir(root, export.name, context.run.run_id)
-
-
-def _still_working(instance: dg.DagsterInstance):
-    """Whether the run that left staged files or an unfinished commit may still be working on them: not when
-    Dagster saw it finish (its process may live on: `rivet-dagster run` runs one export after another); else
-    when its owner process is alive or, if that cannot be told, when Dagster knows the run."""
-    def still_working(run_id: str, owner: str | None) -> bool:
-        run = instance.get_run_by_id(run_id)
-        if run is not None and run.is_finished:
-            return False
-        alive = owner_alive(owner)
-        return alive if alive is not None else run is not None
-    return still_working
 
 
 def _retry_policy(config: RivetConfig, export: ExportConfig) -> dg.RetryPolicy | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from ..config import ExportConfig, RivetConfig
 from ..errors import first_line
 from ..source import queries
-from ..source.engines import SourceDatabase
+from ..source.engines import SourceDatabase, close_quietly
 from ..source.queries import ReadPlan
 from ..source.readers import execute
 from .common import add_export_argument, config_flags, config_from, named_export
@@ -87,7 +87,7 @@ def plan_export(config: RivetConfig, source: SourceDatabase, export: ExportConfi
             except conn.dialect.loaded_dbapi.Error as exc:
                 raise source.failure(f"export '{export.name}': cannot explain its query on", exc) from None
             finally:
-                cursor.close()
+                close_quietly(cursor)
 
         explain = {"postgres": explain_postgres, "mysql": explain_mysql, "sqlite": explain_sqlite}[source.kind]
         plan = explain(run, "{plan}")

@@ -27,6 +27,15 @@ DEFAULT_PORTS = {"postgres": 5432, "mysql": 3306}
 READ_ONLY_OPTION = "-c default_transaction_read_only=on"
 
 
+def close_quietly(resource) -> None:
+    """Close a connection or cursor in a `finally`: on a connection the server cut, closing raises too, and that
+    error must never replace the one being raised (the lost connection, which is retried)."""
+    try:
+        resource.close()
+    except Exception:
+        pass
+
+
 class SourceDatabase:
     """The export source: one database per rivet.yaml, opened per use (no long-lived connections)."""
 
@@ -138,7 +147,7 @@ class SourceDatabase:
                 conn.exec_driver_sql(statement)
             yield conn
         finally:
-            conn.close()
+            close_quietly(conn)
 
     def session_settings(self, tuning: EffectiveTuning) -> list[str]:
         """Rivet's per-session limits; MariaDB names its statement timeout differently from MySQL."""
@@ -181,7 +190,7 @@ class SourceDatabase:
                     keys = ", ".join(f"${{{key}}}" for key in query.keys.values())
                     raise self.failure(f"the export query with its parameters ({keys}) failed on", exc) from None
                 finally:
-                    cursor.close()
+                    close_quietly(cursor)
             self._param_types[query.sql] = dict(zip(query.params, types))
         return self._param_types[query.sql]
 

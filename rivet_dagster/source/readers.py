@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 
 from ..config.tuning import EffectiveTuning, estimated_row_bytes
-from .engines import SourceDatabase, SourceError, first_line
+from .engines import SourceDatabase, SourceError, close_quietly, first_line
 from .pacing import StallWatchdog, read_ahead, throttled
 from ..config.query import UserQuery
 from . import queries
@@ -45,7 +45,7 @@ def describe(source: SourceDatabase, query: UserQuery, tuning: EffectiveTuning) 
         except conn.dialect.loaded_dbapi.Error as exc:
             raise source.failure(plan.failed("the export query") + " failed on", exc, plan.secrets()) from None
         finally:
-            cursor.close()
+            close_quietly(cursor)
 
 
 def execute(source: SourceDatabase, cursor, plan: ReadPlan) -> None:
@@ -103,24 +103,27 @@ def _postgres_batches(source, plan, schema, rows, tuning) -> Iterator[pa.RecordB
         conn = adbc.connect(source.native_url("postgresql"))
     except Exception as exc:
         raise source.failure("cannot connect to", exc) from None
+    cursor = conn.cursor()
     try:
-        with conn, conn.cursor() as cursor:
-            if tuning.lock_timeout_s:
-                cursor.execute(f"SET lock_timeout = '{int(tuning.lock_timeout_s)}s'")
-            for name, value in plan.bound(source).items():  # bound here, read back with the column's type
-                cursor.execute("SELECT set_config($1, $2, false)", (f"rivet.{name}", value))
-                cursor.fetchall()
-            cursor.adbc_statement.set_options(**{
-                "adbc.postgresql.batch_size_hint_bytes": str(rows * estimated_row_bytes(schema))})
-            with StallWatchdog(tuning.statement_timeout_s, cursor.adbc_cancel) as watchdog:
-                with watchdog.waiting():
-                    cursor.execute(plan.render(source))
-                    reader = cursor.fetch_record_batch()
-                yield from _conformed(watchdog.iterate(reader), schema, rows)
+        if tuning.lock_timeout_s:
+            cursor.execute(f"SET lock_timeout = '{int(tuning.lock_timeout_s)}s'")
+        for name, value in plan.bound(source).items():  # bound here, read back with the column's type
+            cursor.execute("SELECT set_config($1, $2, false)", (f"rivet.{name}", value))
+            cursor.fetchall()
+        cursor.adbc_statement.set_options(**{
+            "adbc.postgresql.batch_size_hint_bytes": str(rows * estimated_row_bytes(schema))})
+        with StallWatchdog(tuning.statement_timeout_s, cursor.adbc_cancel) as watchdog:
+            with watchdog.waiting():
+                cursor.execute(plan.render(source))
+                reader = cursor.fetch_record_batch()
+            yield from _conformed(watchdog.iterate(reader), schema, rows)
     except (ValueError, SourceError):  # a value that does not fit its type; a read the watchdog cancelled
         raise
     except Exception as exc:
         raise source.failure(plan.failed("the export query") + " failed on", exc, plan.secrets()) from None
+    finally:
+        close_quietly(cursor)
+        close_quietly(conn)
 
 
 def _mysql_batches(source, plan, columns, rows, tuning) -> Iterator[pa.RecordBatch]:
@@ -168,7 +171,7 @@ def _sqlite_batches(source, plan, rows, tuning) -> Iterator[pa.RecordBatch]:
         except conn.dialect.loaded_dbapi.Error as exc:
             raise source.failure(plan.failed("the export query") + " failed on", exc, plan.secrets()) from None
         finally:
-            cursor.close()
+            close_quietly(cursor)
 
 
 def _column_array(name: str, values: tuple, known: pa.DataType | None) -> pa.Array:
@@ -196,7 +199,7 @@ def fetch_value(source: SourceDatabase, plan: ReadPlan, tuning: EffectiveTuning)
         except conn.dialect.loaded_dbapi.Error as exc:
             raise source.failure(plan.failed("the query") + " failed on", exc, plan.secrets()) from None
         finally:
-            cursor.close()
+            close_quietly(cursor)
 
 
 def _conformed(batches, schema, rows: int) -> Iterator[pa.RecordBatch]:
