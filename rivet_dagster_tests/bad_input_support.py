@@ -33,8 +33,10 @@ class Case:
     env: dict[str, str] = field(default_factory=dict)
     inputs: set[Path] = field(default_factory=set)          # files the test wrote itself (they hold the secret)
     source: str = "pg"                                      # pg | maria | sqlite: whose table must survive
-    user: int | None = None                                 # run the command as this uid (root ignores chmod)
-    holds: list = field(default_factory=list)               # callables run after the command (release a lock)
+    wrapper: tuple = ()                                     # argv before the command's (see state_read_only)
+    arm: list = field(default_factory=list)                 # run just before the command (after the snapshots,
+                                                            # which read files); each returns its release
+    clients: dict = field(default_factory=dict)             # object-store clients, by kind
 
     @property
     def cfg(self) -> Path:
@@ -84,11 +86,10 @@ class Result:
 
 def run_cli(case: Case, argv: tuple[str, ...], timeout: float) -> Result:
     started = time.monotonic()
-    extra = {"user": case.user, "group": case.user, "extra_groups": []} if case.user is not None else {}
     try:
-        done = subprocess.run([RIVET_DAGSTER, *(case.fill(a) for a in argv)], cwd=case.cfg, env=case.env,
-                              capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL,
-                              timeout=timeout, check=False, **extra)
+        done = subprocess.run([*case.wrapper, RIVET_DAGSTER, *(case.fill(a) for a in argv)], cwd=case.cfg,
+                              env=case.env, capture_output=True, text=True, errors="replace",
+                              stdin=subprocess.DEVNULL, timeout=timeout, check=False)
         return Result(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
     except subprocess.TimeoutExpired as exc:
         def text(data) -> str:

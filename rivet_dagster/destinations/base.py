@@ -8,6 +8,9 @@ from pathlib import Path
 import pyarrow.fs as pafs
 
 
+SUCCESS_MARKER = "_SUCCESS"  # Hadoop's: written when a commit completes, withdrawn while one is under way
+
+
 class Destination(ABC):
     kind: str
     keeps_files = True  # False for stdout: nothing to list, re-read, remove or load downstream
@@ -24,7 +27,11 @@ class Destination(ABC):
 
     @abstractmethod
     def commit(self, staged_file: Path, name: str) -> str:
-        """Make a complete staged file visible under `name`; returns its URI."""
+        """Put a complete staged file at the destination under `name` (published by `publish`); returns its URI."""
+
+    def publish(self, names: list[str]) -> None:
+        """After the manifest: make the committed parts visible to readers that list the destination. Local disk
+        holds them under hidden names until now; an object store shows each part once its upload completes."""
 
     @abstractmethod
     def write_bytes(self, name: str, data: bytes) -> str:

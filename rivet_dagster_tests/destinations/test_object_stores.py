@@ -85,6 +85,7 @@ def test_every_mode_round_trips_through_the_store_with_a_manifest_per_materializ
     data_keys = [key for key in keys if not key.endswith("_manifest.json")]
     assert listed == sorted(f"{store.scheme}://{store.bucket}/{key}" for key in data_keys)  # no unlisted object
     assert ids_from_objects(store, keys) == list(range(1, ROWS + 1))
+    assert store.marked_complete()                                    # _SUCCESS: the last commit finished
     assert sum(m["rows"] for m in manifests) == ROWS
     assert all(m["export"] == "cloud" and m["schema"][0] == {"name": "id", "type": "int32"} for m in manifests)
     assert all(m["run_id"] and f["rows"] > 0 and f["bytes"] > 0 and len(f["sha256"]) == 64
@@ -126,8 +127,8 @@ def test_gcs_uploads_are_create_only(cloud_src, gcs, tmp_path):
     materialize(config)
     proxy.cut()
     uploads = [line for line in bytes(proxy.recorded).split(b"\r\n") if line.startswith(b"POST /upload/")]
-    assert len(uploads) == 2                                       # the file, then its manifest
-    assert all(b"ifGenerationMatch=0" in line for line in uploads)
+    assert len(uploads) == 3                                   # the file, its manifest, then _SUCCESS
+    assert all(b"ifGenerationMatch=0" in line for line in uploads)  # the marker was withdrawn at the start
 
 
 def test_a_partitioned_downstream_asset_reads_its_partitions_latest_files(cloud_src, store, tmp_path):
