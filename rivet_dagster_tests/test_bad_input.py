@@ -369,7 +369,7 @@ MARIA_TABLE = ("DROP TABLE IF EXISTS orders", "CREATE TABLE orders (id int PRIMA
 
 
 @pytest.fixture(scope="module")
-def buckets(request) -> dict:
+def buckets(request) -> Callable:
     """One bucket per object store for this module, created on first use."""
     made = {}
 

@@ -85,7 +85,7 @@ def build_export_asset(config: RivetConfig, export: ExportConfig, names: Definit
         state, source = getattr(context.resources, names.state), getattr(context.resources, names.source)
         state.check()  # a store this code cannot use stops the run before the source is read
         checkpoint = export.mode == "chunked" and export.chunk_checkpoint
-        staged, key, started, retrier = [], keys[0], time.monotonic(), None
+        staged, key, started, retrier, run_dir = [], keys[0], time.monotonic(), None, None
         try:
             query = rivet.query_for(export, config.params)  # a ${KEY} nothing fills fails before anything else
             run_dir = _prepare(rivet, export, state, context)
@@ -107,10 +107,11 @@ def build_export_asset(config: RivetConfig, export: ExportConfig, names: Definit
                 yield dg.AssetCheckResult(check_name=QUALITY_CHECK, passed=quality.passed, metadata=quality.metadata,
                                           description="; ".join(quality.failures) or None)
                 if not quality.passed:
-                    staging.remove(run_dir)
                     raise dg.Failure(f"{export.name}: quality gate failed, nothing was committed: "
                                      + "; ".join(quality.failures), metadata=quality.metadata)
         except BaseException as exc:
+            if run_dir is not None:  # nothing staged is worth keeping when nothing will be committed
+                staging.remove(run_dir)
             if checkpoint:
                 state.chunk_failed(export.name, key, f"{type(exc).__name__}: {exc}")
             record_failure(state, export.name, context.run.run_id, export.mode, export.format,
@@ -148,7 +149,6 @@ def _schema_drift(export: ExportConfig, state, staged: list, log) -> dict | None
         return None
     message = f"{export.name}: the schema changed since the last committed run ({describe_drift(drift)})"
     if export.on_schema_drift == "fail":
-        staging.remove(with_rows[0].staging_dir)
         raise dg.Failure(f"{message}; on_schema_drift: fail, nothing was committed",
                          metadata={"schema_drift": dg.MetadataValue.json(drift)})
     log.warning(message)
@@ -160,13 +160,12 @@ def _prepare(config: RivetConfig, export: ExportConfig, state, context: dg.Asset
     staging folders, and commits they left without a manifest), and open this run's staging folder."""
     still_working = crashed_runs.still_working(context.instance, context.log)
     destination = open_destination(export.destination)
-    destination.preflight()
+    tuning = config.tuning_for(export)
+    retrier = store_retrier(destination.describe(), tuning.max_retries, tuning.retry_backoff_ms, context.log)
+    retrier.call("preflight", destination.preflight)
     root = staging.staging_root(config, export)
     staging.sweep(root, export.name, still_working)
-    tuning = config.tuning_for(export)
-    clean_up_interrupted(export.name, destination, state, still_working,
-                         store_retrier(destination.describe(), tuning.max_retries, tuning.retry_backoff_ms,
-                                       context.log), context.log)
+    clean_up_interrupted(export.name, destination, state, still_working, retrier, context.log)
     return staging.run_dir(root, export.name, context.run.run_id)
 
 

@@ -34,19 +34,25 @@ class UserQuery:
     keys: dict[str, str] = field(default_factory=dict)     # p<n> -> the ${KEY} it came from, for errors
 
 
+QUOTED_OR_COMMENT = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|--[^\n]*|/\*.*?\*/|"
+                               r"\$([A-Za-z_]\w*|)\$.*?\$\1\$", re.S)
+WRITES = re.compile(r"(?i)\b(INSERT|UPDATE|DELETE|MERGE|UPSERT|REPLACE\s+INTO|DROP|ALTER|CREATE|TRUNCATE|GRANT|"
+                    r"REVOKE|RENAME|LOCK|CALL|COPY|LOAD|ATTACH|DETACH|VACUUM|PRAGMA)\b")
+
+
 def check_read_only(template: str) -> None:
-    """Exports only read: the query must be a SELECT (or WITH / VALUES / TABLE), whatever comments lead it. The
-    source session is read-only too; this says so before any connection."""
-    text = template
-    while True:
-        stripped = re.sub(r"^(\s+|--[^\n]*(\n|$)|/\*.*?\*/|\()", "", text, count=1, flags=re.S)
-        if stripped == text:
-            break
-        text = stripped
-    word = re.match(r"[A-Za-z]+", text)
-    if word is None or word.group(0).upper() not in ("SELECT", "WITH", "VALUES", "TABLE"):
-        raise UnsafeQuery(f"exports are read-only: the query must be a SELECT, and it starts with "
-                             f"{word.group(0).upper() if word else repr(text[:20])}")
+    """Exports only read: the query must be a SELECT (or WITH / VALUES / TABLE), and no statement word that
+    writes may stand in it outside quotes and comments (a data-modifying WITH, `FOR UPDATE`). The source session
+    is read-only too; this says so before any connection, in words that name the cause."""
+    code = QUOTED_OR_COMMENT.sub(" ", template)
+    word = re.match(r"[\s(]*([A-Za-z]+)", code)
+    if word is None or word.group(1).upper() not in ("SELECT", "WITH", "VALUES", "TABLE"):
+        first = word.group(1).upper() if word else repr(code.strip()[:20])
+        raise UnsafeQuery(f"exports are read-only: the query must be a SELECT, and it starts with {first}")
+    writes = WRITES.search(code)
+    if writes:
+        raise UnsafeQuery(f"exports are read-only: the query holds {writes.group(1).upper()}, which changes or "
+                          "locks the database")
 
 
 def bind_params(template: str, values: Mapping[str, str], dialect: str) -> UserQuery:

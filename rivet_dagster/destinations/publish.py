@@ -24,7 +24,7 @@ from ..retries import Retrier
 from ..stages import Stage, reached
 from ..state.cursors import Window
 from ..state.store import FileRecord, MetricRecord, StateStore
-from .base import SUCCESS_MARKER, Destination, is_plain_name
+from .base import SUCCESS_MARKER, Destination, UnsafeName, is_plain_name
 from .manifest import manifest_document, manifest_name
 from .owners import current_owner
 from .retry import store_retrier
@@ -62,7 +62,7 @@ def publish(staged: StagedExport, destination: Destination, state: StateStore, l
             for name, uri, part in zip(names, staged.uris, staged.parts)], staged.manifest_uri)
         reached(Stage.RECORDED)
         _remove_superseded(staged.export_name, sorted(set(staged.replaces) - set(names)), destination, state,
-                           retrier, log)
+                           retrier)
         if window is not None:
             state.close_window(staged.export_name, window.up_to)
             reached(Stage.CURSOR)
@@ -98,20 +98,18 @@ def publish(staged: StagedExport, destination: Destination, state: StateStore, l
 def clean_up_interrupted(export_name: str, destination: Destination, state: StateStore,
                          still_working: Callable[[str, str | None], bool], retrier: Retrier, log) -> None:
     """Finish what crashed commits of this export left: before this run stages anything. Every name comes from
-    the state store or a manifest, so only plain file names inside the destination are touched; any other is
-    refused, logged and left alone (a tampered store or manifest)."""
+    the state store or a manifest, so only plain file names inside the destination are touched; any other stops
+    the run with nothing touched (a tampered store or manifest)."""
     for commit in state.pending_commits(export_name):
         if still_working(commit["run_id"], commit["owner"]):
             continue
         manifest = commit["manifest_name"]
-        if not _all_contained(export_name, [manifest] if manifest else [], log):
-            continue
+        _contained(export_name, [manifest] if manifest else [], f"the state store's unfinished commit of run "
+                                                               f"{commit['run_id']}")
         document = json.loads(retrier.call(f"read of {manifest}", lambda: destination.read_bytes(manifest))) \
             if manifest and retrier.call(f"lookup of {manifest}", lambda: destination.exists(manifest)) else None
         if document is not None and document.get("run_id") == commit["run_id"]:  # not an older same-named one
-            names = [f.get("name") for f in document["files"]]
-            if not _all_contained(export_name, names, log):
-                continue
+            names = _contained(export_name, [f.get("name") for f in document["files"]], f"the manifest {manifest}")
             retrier.call(f"publication of {commit['file_stem']}", lambda: destination.publish(names))  # roll forward
             state.record_files(export_name, commit["run_id"], commit["file_stem"], [FileRecord(
                 run_id=document["run_id"], export_name=export_name, partition_key=document["partition"],
@@ -123,13 +121,12 @@ def clean_up_interrupted(export_name: str, destination: Destination, state: Stat
             if document["partition"] is not None:  # it supersedes what the partition held before
                 current = set(names) | {manifest}
                 _remove_superseded(export_name, [n for n in state.partition_objects(export_name, document["partition"])
-                                                 if n not in current], destination, state, retrier, log)
+                                                 if n not in current], destination, state, retrier)
             continue
         recorded = state.recorded_names(export_name, commit["files"])
         unrecorded = [name for name in commit["files"] if name not in recorded]
-        if not _all_contained(export_name, unrecorded, log):
-            continue
-        for name in unrecorded:
+        for name in _contained(export_name, unrecorded, f"the state store's unfinished commit of run "
+                                                        f"{commit['run_id']}"):
             retrier.call(f"removal of {name}", lambda name=name: destination.remove(name))
         state.forget_commit(export_name, commit["run_id"], commit["file_stem"])
         if unrecorded:
@@ -152,26 +149,22 @@ def _mark_complete(destination: Destination, complete: bool, retrier: Retrier, l
                     f"{exc}")
 
 
-def _contained(export_name: str, names: list, log) -> list[str]:
-    """The plain file names among `names`; the others are logged as refused."""
+def _contained(export_name: str, names: list, origin: str) -> list[str]:
+    """`names` when every one is a plain file name inside the destination. Anything else means the state store or
+    a manifest was changed by hand: nothing is touched, and the run stops before it reads its source."""
     for name in names:
         if not is_plain_name(name):
-            log.warning(f"{export_name}: refused to touch {name!r}: not a plain file name inside the destination "
-                        "(the state store or a manifest was changed by hand?); left alone")
-    return [name for name in names if is_plain_name(name)]
-
-
-def _all_contained(export_name: str, names: list, log) -> bool:
-    """Whether every name is plain; a commit naming anything else is left alone as a whole."""
-    return len(_contained(export_name, names, log)) == len(names)
+            raise UnsafeName(f"{export_name}: refused to touch {name!r}, which {origin} names but which is not a "
+                             "plain file name inside the destination (changed by hand?); nothing was removed. "
+                             "Correct or delete that record, then run again")
+    return names
 
 
 def _remove_superseded(export_name: str, names: list[str], destination: Destination, state: StateStore,
-                       retrier: Retrier, log) -> None:
+                       retrier: Retrier) -> None:
     """Removed first, forgotten after: a crash between the two is repaired when the scope is exported again,
     and until then readers take only the latest manifest of a partition."""
-    names = _contained(export_name, names, log)
-    for name in names:
+    for name in _contained(export_name, names, "the state store's file manifest"):
         retrier.call(f"removal of {name}", lambda name=name: destination.remove(name))
     state.forget_files(export_name, names)
 

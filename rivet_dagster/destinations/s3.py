@@ -41,7 +41,14 @@ class S3Destination(Destination):
         return f"s3://{self.bucket}/{self.key(name)}"
 
     def preflight(self) -> None:
+        """Credentials set, and the bucket there (a 403 is let through: credentials may only allow writing)."""
         self._credentials()
+        from botocore.exceptions import ClientError
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") != 403:
+                raise
 
     def _credentials(self) -> tuple[str | None, str | None]:
         """From the environment variables the config names; absent means the default AWS credential chain."""

@@ -97,9 +97,15 @@ class StateStore(dg.ConfigurableResource):
             conn.close()
 
     def check(self) -> None:
-        """Open the store once before a run reads its source, so a store it cannot use stops the run early."""
+        """Open the store for writing once before a run reads its source, so a store it cannot use (foreign,
+        corrupt, newer, read-only, locked) stops the run before anything is read or staged."""
         with self.connect() as conn:
-            conn.execute("SELECT COUNT(*) FROM export_state").fetchone()
+            conn.execute("BEGIN IMMEDIATE")  # waits for, or fails on, another writer's lock
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                conn.execute(f"PRAGMA user_version = {int(version)}")  # a write, rolled back: fails if read-only
+            finally:
+                conn.execute("ROLLBACK")
 
     def refused(self, exc: BaseException) -> BaseException:
         """The store's own error with its path and what to do; an error about a statement stays as it is."""
