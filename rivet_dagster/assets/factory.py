@@ -45,6 +45,11 @@ def code_version(config: RivetConfig, export: ExportConfig) -> str:
     return hashlib.sha256(spec.encode()).hexdigest()[:16]
 
 
+def pool_for(config: RivetConfig, export: ExportConfig) -> str:
+    """The source's pool (a chunked export: its own, sized to `parallel` by its planner)."""
+    return pool_name(export) if export.mode == "chunked" else f"rivet_{source_group(config)}"
+
+
 class ExportRunConfig(dg.Config):
     """Run config of an export: values for the `${KEY}`s of its query (before build params and the env)."""
     params: dict[str, str] = {}
@@ -69,7 +74,7 @@ def build_export_asset(config: RivetConfig, export: ExportConfig, names: Definit
         io_manager_key=names.io_manager(export.destination.type),
         required_resource_keys={names.source, names.state},
         tags={SOURCE_TAG: group},
-        pool=pool_name(export) if export.mode == "chunked" else f"rivet_{group}",
+        pool=pool_for(config, export),
         partitions_def=partitions,
         backfill_policy=backfill_policy_for(export),
         retry_policy=_retry_policy(config, export),

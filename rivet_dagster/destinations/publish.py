@@ -44,6 +44,7 @@ def publish(staged: StagedExport, destination: Destination, state: StateStore, l
         if manifest is not None:
             state.commit_started(staged.export_name, staged.run_id, staged.file_stem, staged.partition_key,
                                  names, manifest, current_owner())
+        if manifest is not None and staged.parts:
             _mark_complete(destination, False, retrier, log)
         for part, name in zip(staged.parts, names):
             staged.uris.append(retrier.call(f"upload of {name}",
@@ -69,7 +70,7 @@ def publish(staged: StagedExport, destination: Destination, state: StateStore, l
         if staged.checkpoint:
             state.chunk_completed(staged.export_name, staged.partition_key, staged.rows, names)
             reached(Stage.CURSOR)
-        if manifest is not None:  # the folder is complete again: Spark / Hive / DuckDB readers may trust it
+        if manifest is not None and staged.parts:  # the folder is complete again: readers may trust it
             _mark_complete(destination, True, retrier, log, staged.manifest_uri)
         # as Rivet: a change is a column added, removed or retyped (order ignored), judged where drift is
         schema_changed = staged.rows > 0 and schema_drift(

@@ -40,7 +40,9 @@ def still_working(instance: dg.DagsterInstance, log=None) -> Callable[[str, str 
     return check
 
 
-def build_crashed_runs_sensor(config: RivetConfig, names: DefinitionNames, state: StateStore) -> dg.SensorDefinition:
+def build_crashed_runs_sensor(config: RivetConfig, names: DefinitionNames, state: StateStore,
+                              pools: set[str]) -> dg.SensorDefinition:
+    """`pools`: the pools this config's exports take, whose waiting runs the sensor names with their holders."""
     @dg.sensor(name=names.crashed_runs_sensor, minimum_interval_seconds=INTERVAL_S,
                default_status=dg.DefaultSensorStatus.RUNNING,
                description="Marks failed the runs of this config's exports whose process was killed, so their "
@@ -52,6 +54,22 @@ def build_crashed_runs_sensor(config: RivetConfig, names: DefinitionNames, state
             owners.update(staging.owners(staging.staging_root(config, export), export.name))
             owners.update({commit["run_id"]: commit["owner"] for commit in state.pending_commits(export.name)})
         working = [run_id for run_id, owner in owners.items() if check(run_id, owner)]
+        _log_waiting(context, pools)
         return dg.SkipReason(f"{len(owners)} run(s) left files or an unfinished commit; {len(working)} still working")
 
     return crashed_runs
+
+
+def _log_waiting(context: dg.SensorEvaluationContext, pools: set[str]) -> None:
+    """Each queued run that waits for a slot of one of these pools, and the runs that hold it (INFO)."""
+    def pools_of(run: dg.DagsterRun) -> set[str]:
+        return set(run.run_op_concurrency.root_key_counts) & pools if run.run_op_concurrency else set()
+
+    active = context.instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTING,
+                                                               dg.DagsterRunStatus.STARTED]))
+    for run in context.instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.QUEUED])):
+        for pool in sorted(pools_of(run)):
+            holders = [other.run_id for other in active if pool in pools_of(other)]
+            if holders:
+                context.log.info(f"run {run.run_id} waits for a slot of pool {pool}, held by run(s) "
+                                 f"{', '.join(holders)}")

@@ -8,6 +8,7 @@ removed; a commit whose manifest was written is complete, and is published and k
 import signal
 from pathlib import Path
 
+import duckdb
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
@@ -56,6 +57,8 @@ def test_a_sigkill_at_any_stage_leaves_no_partial_file_and_a_rerun_delivers_ever
     assert bool(final_files(export_dir)) == visible_before_rerun
     listed = ds.dataset(export_dir, format="parquet").files     # what a reader listing the folder takes
     assert sum(pq.ParquetFile(f).metadata.num_rows for f in listed) == (ROWS if visible_before_rerun else 0)
+    [(globbed,)] = duckdb.sql(f"SELECT count(*) FROM glob('{export_dir}/*.parquet')").fetchall()   # DuckDB's glob
+    assert bool(globbed) == visible_before_rerun
     assert (export_dir / "_SUCCESS").exists() == (stage == "metric")  # only a finished commit marks the folder
     before = {p.name for p in final_files(export_dir)} | ({p.name for p in hidden_parts(export_dir)}
                                                           if kept_after_rerun else set())
