@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import dagster as dg
 
 from .assets.partitions import partitions_for
-from .assets.factory import SOURCE_TAG, build_export_asset, source_group
+from .assets.factory import SOURCE_TAG, build_export_asset, pool_for, source_group
 from .checks.asset_checks import build_export_checks
 from .config.loader import load_config
 from .config.models import RivetConfig
@@ -15,6 +15,7 @@ from .destinations.io_managers import ExportIOManager
 from .notifications.slack import SlackNotifier
 from .resource_keys import DESTINATION_TYPES, DefinitionNames
 from .sensors.chunk_planner import build_chunk_planner_sensor
+from .sensors.crashed_runs import build_crashed_runs_sensor
 from .sensors.failure_alerts import build_failure_alert_sensor
 from .sensors.new_rows import build_new_rows_sensor
 from .source.engines import SourceDatabase
@@ -51,6 +52,7 @@ def build_definitions(config: RivetConfig | str | os.PathLike, params: Mapping[s
                  if export.mode == "incremental"]
         + [build_chunk_planner_sensor(config, export, source, state) for export in config.exports
            if export.mode == "chunked"]
+        + [build_crashed_runs_sensor(config, names, state, {pool_for(config, e) for e in config.exports})]
         + ([build_failure_alert_sensor(config, names)] if slack and "failure" in slack.on else []),
         schedules=[_schedule_for(export, tags) for export in config.exports if export.schedule or export.partitioning],
         # A job holds assets of one partitioning; partitioned exports run from their asset, a backfill or a schedule.

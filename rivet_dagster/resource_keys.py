@@ -58,3 +58,7 @@ class DefinitionNames:
     @property
     def failure_sensor(self) -> str:
         return f"rivet_{self.config}_slack_on_failure"
+
+    @property
+    def crashed_runs_sensor(self) -> str:
+        return f"rivet_{self.config}_crashed_runs"

@@ -15,8 +15,9 @@ class Stage(str, Enum):
     QUERY = "query"            # 4. the query is running and its first batch arrived
     FETCH = "fetch"            # 5. mid-fetch: at least one batch is in a staged file
     STAGED = "staged"          # 6. every part is complete and fsynced in staging
-    COMMITTED = "committed"    # 7. a part is at its final path (atomic rename / completed upload)
+    COMMITTED = "committed"    # 7. a part is at the destination (local: under a hidden name; a completed upload)
     MANIFEST = "manifest"      #    every part is committed and the materialization's manifest is written last
+    PUBLISHED = "published"    #    ... and the parts are visible under their final names (local: renamed)
     RECORDED = "recorded"      #    ... and the state store's file manifest lists the files
     CURSOR = "cursor"          # 8. the cursor advanced (incremental) / the chunk checkpoint completed
     METRIC = "metric"          # 9. the run's metric is recorded; notifications follow, best effort

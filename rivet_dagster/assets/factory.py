@@ -13,11 +13,11 @@ from ..checks.drift import describe as describe_drift, schema_drift
 from ..checks.quality import combined
 from ..config.models import ExportConfig, RivetConfig
 from ..destinations import open_destination, staging
-from ..destinations.owners import owner_alive
 from ..destinations.io_managers import DESTINATION_METADATA, destination_metadata
 from ..destinations.publish import clean_up_interrupted, record_failure
 from ..destinations.retry import store_retrier
 from ..resource_keys import DefinitionNames
+from ..sensors import crashed_runs
 from ..source.errors import source_retrier
 from .export_step import stage_export
 from .chunks import pool_name
@@ -45,6 +45,11 @@ def code_version(config: RivetConfig, export: ExportConfig) -> str:
     return hashlib.sha256(spec.encode()).hexdigest()[:16]
 
 
+def pool_for(config: RivetConfig, export: ExportConfig) -> str:
+    """The source's pool (a chunked export: its own, sized to `parallel` by its planner)."""
+    return pool_name(export) if export.mode == "chunked" else f"rivet_{source_group(config)}"
+
+
 class ExportRunConfig(dg.Config):
     """Run config of an export: values for the `${KEY}`s of its query (before build params and the env)."""
     params: dict[str, str] = {}
@@ -69,7 +74,7 @@ def build_export_asset(config: RivetConfig, export: ExportConfig, names: Definit
         io_manager_key=names.io_manager(export.destination.type),
         required_resource_keys={names.source, names.state},
         tags={SOURCE_TAG: group},
-        pool=pool_name(export) if export.mode == "chunked" else f"rivet_{group}",
+        pool=pool_for(config, export),
         partitions_def=partitions,
         backfill_policy=backfill_policy_for(export),
         retry_policy=_retry_policy(config, export),
@@ -83,8 +88,9 @@ def build_export_asset(config: RivetConfig, export: ExportConfig, names: Definit
         """Stages one file set per partition of the run (a range run covers several windows)."""
         keys = context.partition_keys if partitions is not None else [None]
         state, source = getattr(context.resources, names.state), getattr(context.resources, names.source)
+        state.check()  # a store this code cannot use stops the run before the source is read
         checkpoint = export.mode == "chunked" and export.chunk_checkpoint
-        staged, key, started, retrier = [], keys[0], time.monotonic(), None
+        staged, key, started, retrier, run_dir = [], keys[0], time.monotonic(), None, None
         try:
             query = rivet.query_for(export, config.params)  # a ${KEY} nothing fills fails before anything else
             run_dir = _prepare(rivet, export, state, context)
@@ -106,10 +112,11 @@ def build_export_asset(config: RivetConfig, export: ExportConfig, names: Definit
                 yield dg.AssetCheckResult(check_name=QUALITY_CHECK, passed=quality.passed, metadata=quality.metadata,
                                           description="; ".join(quality.failures) or None)
                 if not quality.passed:
-                    staging.remove(run_dir)
                     raise dg.Failure(f"{export.name}: quality gate failed, nothing was committed: "
                                      + "; ".join(quality.failures), metadata=quality.metadata)
         except BaseException as exc:
+            if run_dir is not None:  # nothing staged is worth keeping when nothing will be committed
+                staging.remove(run_dir)
             if checkpoint:
                 state.chunk_failed(export.name, key, f"{type(exc).__name__}: {exc}")
             record_failure(state, export.name, context.run.run_id, export.mode, export.format,
@@ -147,7 +154,6 @@ def _schema_drift(export: ExportConfig, state, staged: list, log) -> dict | None
         return None
     message = f"{export.name}: the schema changed since the last committed run ({describe_drift(drift)})"
     if export.on_schema_drift == "fail":
-        staging.remove(with_rows[0].staging_dir)
         raise dg.Failure(f"{message}; on_schema_drift: fail, nothing was committed",
                          metadata={"schema_drift": dg.MetadataValue.json(drift)})
     log.warning(message)
@@ -157,29 +163,15 @@ def _schema_drift(export: ExportConfig, state, staged: list, log) -> dict | None
 def _prepare(config: RivetConfig, export: ExportConfig, state, context: dg.AssetExecutionContext):
     """Before reading: check the destination's credentials, clean up after crashed runs of this export (their
     staging folders, and commits they left without a manifest), and open this run's staging folder."""
-    still_working = _still_working(context.instance)
+    still_working = crashed_runs.still_working(context.instance, context.log)
     destination = open_destination(export.destination)
-    destination.preflight()
+    tuning = config.tuning_for(export)
+    retrier = store_retrier(destination.describe(), tuning.max_retries, tuning.retry_backoff_ms, context.log)
+    retrier.call("preflight", destination.preflight)
     root = staging.staging_root(config, export)
     staging.sweep(root, export.name, still_working)
-    tuning = config.tuning_for(export)
-    clean_up_interrupted(export.name, destination, state, still_working,
-                         store_retrier(destination.describe(), tuning.max_retries, tuning.retry_backoff_ms,
-                                       context.log), context.log)
+    clean_up_interrupted(export.name, destination, state, still_working, retrier, context.log)
     return staging.run_dir(root, export.name, context.run.run_id)
-
-
-def _still_working(instance: dg.DagsterInstance):
-    """Whether the run that left staged files or an unfinished commit may still be working on them: not when
-    Dagster saw it finish (its process may live on: `rivet-dagster run` runs one export after another); else
-    when its owner process is alive or, if that cannot be told, when Dagster knows the run."""
-    def still_working(run_id: str, owner: str | None) -> bool:
-        run = instance.get_run_by_id(run_id)
-        if run is not None and run.is_finished:
-            return False
-        alive = owner_alive(owner)
-        return alive if alive is not None else run is not None
-    return still_working
 
 
 def _retry_policy(config: RivetConfig, export: ExportConfig) -> dg.RetryPolicy | None:

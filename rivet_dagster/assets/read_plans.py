@@ -9,6 +9,7 @@ import pyarrow.compute as pc
 from dagster import TimeWindow
 
 from ..config.models import ExportConfig
+from ..config.query import UserQuery
 from ..source import queries
 from ..source.engines import SourceDatabase
 from ..source.types import SourceColumn
@@ -17,7 +18,7 @@ from ..state.store import StateStore
 from .chunks import chunk_range
 
 
-def plan_read(export: ExportConfig, source: SourceDatabase, state: StateStore, query: str,
+def plan_read(export: ExportConfig, source: SourceDatabase, state: StateStore, query: UserQuery,
           columns: list[SourceColumn] | None, log, time_window: TimeWindow | None, partition_key: str | None
           ) -> tuple[queries.ReadPlan, Window | None]:
     """The read for this run, and the pending window it repairs (incremental runs after a crash)."""
@@ -31,7 +32,7 @@ def plan_read(export: ExportConfig, source: SourceDatabase, state: StateStore, q
         start, end = _window_bounds(export, column, time_window or trailing_window(export))
         return queries.time_window(source, query, export.time_column, bind_type(column), start, end), None
     if export.mode != "incremental":
-        return queries.full(query), None
+        return queries.full(source, query), None
     cast = bind_type(query_column(export, columns, "cursor_column"))
     pending = state.pending_window(export.name)
     if pending is not None:

@@ -13,11 +13,12 @@ import re
 import sys
 from dataclasses import dataclass, field
 
-import sqlalchemy as sa
-
 from ..config import ExportConfig, RivetConfig
 from ..errors import first_line
-from ..source.engines import SourceDatabase
+from ..source import queries
+from ..source.engines import SourceDatabase, close_quietly
+from ..source.queries import ReadPlan
+from ..source.readers import execute
 from .common import add_export_argument, config_flags, config_from, named_export
 
 # Rivet's thresholds (rows, from the planner's estimate)
@@ -74,18 +75,28 @@ def run_check(args: argparse.Namespace) -> int:
 def plan_export(config: RivetConfig, source: SourceDatabase, export: ExportConfig) -> Plan:
     query = config.query_for(export)
     column = range_column(export)
-    try:
-        with source.session(config.tuning_for(export)) as conn:
-            explain = {"postgres": explain_postgres, "mysql": explain_mysql, "sqlite": explain_sqlite}[source.kind]
-            plan = explain(conn, f"SELECT * FROM ({query}) AS _rivet")
-            if column:
-                ordered = explain(conn, f"SELECT * FROM ({query}) AS _rivet "
-                                        f"ORDER BY _rivet.{source.quote(column)} LIMIT 1")
-                plan.index = ordered.index
-            if export.mode == "chunked" and not export.chunk_dense:
-                plan.chunk_range = chunk_range(conn, source, query, column)
-    except sa.exc.DBAPIError as exc:
-        raise source.failure(f"export '{export.name}': cannot explain its query on", exc.orig) from None
+    whole = queries.full(source, query)
+    with source.session(config.tuning_for(export)) as conn:
+        def run(sql: str) -> list[dict]:
+            """`sql` ({plan} stands for the whole query) with the query's parameters bound, one statement."""
+            cursor = conn.connection.dbapi_connection.cursor()
+            try:
+                execute(source, cursor, ReadPlan(sql.replace("{plan}", whole.sql), whole.params, whole.param_types))
+                names = [d[0] for d in cursor.description]
+                return [dict(zip(names, row)) for row in cursor.fetchall()]
+            except conn.dialect.loaded_dbapi.Error as exc:
+                raise source.failure(f"export '{export.name}': cannot explain its query on", exc) from None
+            finally:
+                close_quietly(cursor)
+
+        explain = {"postgres": explain_postgres, "mysql": explain_mysql, "sqlite": explain_sqlite}[source.kind]
+        plan = explain(run, "{plan}")
+        if column:
+            plan.index = explain(run, f"{{plan}} ORDER BY _rivet.{source.quote(column)} LIMIT 1").index
+        if export.mode == "chunked" and not export.chunk_dense:
+            quoted = f"_rivet.{source.quote(column)}"
+            [row] = run(f"SELECT MIN({quoted}) AS low, MAX({quoted}) AS high, COUNT(*) AS n FROM ({{plan}}) AS _rivet")
+            plan.chunk_range = (int(row["low"]), int(row["high"]), int(row["n"])) if row["n"] else (0, 0, 0)
     plan.warnings = warnings(export, plan)
     return plan
 
@@ -95,13 +106,8 @@ def range_column(export: ExportConfig) -> str | None:
     return getattr(export, key) if key else None
 
 
-def run_sql(conn: sa.Connection, sql: str) -> sa.CursorResult:
-    """Without parameters, so a `%` in the user's query reaches the server as written."""
-    return conn.exec_driver_sql(sql, execution_options={"no_parameters": True})
-
-
-def explain_postgres(conn: sa.Connection, sql: str) -> Plan:
-    document = run_sql(conn, f"EXPLAIN (FORMAT JSON) {sql}").scalar()
+def explain_postgres(run, sql: str) -> Plan:
+    document = next(iter(run(f"EXPLAIN (FORMAT JSON) {sql}")[0].values()))
     top = (json.loads(document) if isinstance(document, str) else document)[0]["Plan"]
     nodes = list(plan_nodes(top))
     scans = [f"{n['Node Type']} on {n['Relation Name']}" for n in nodes if "Relation Name" in n]
@@ -115,30 +121,23 @@ def plan_nodes(node: dict):
         yield from plan_nodes(child)
 
 
-def explain_mysql(conn: sa.Connection, sql: str) -> Plan:
-    rows = [dict(r) for r in run_sql(conn, f"EXPLAIN {sql}").mappings()]
+def explain_mysql(run, sql: str) -> Plan:
+    rows = run(f"EXPLAIN {sql}")
     scans = [f"{'full scan' if r['type'] == 'ALL' else r['type']} on {r['table']}" for r in rows if r["table"]]
     index = next((r["key"] for r in rows if r["key"]), None)
     return Plan(rows=sum(int(r["rows"] or 0) for r in rows), scan=", ".join(scans) or "no table", index=index)
 
 
-def explain_sqlite(conn: sa.Connection, sql: str) -> Plan:
+def explain_sqlite(run, sql: str) -> Plan:
     """SQLite's planner gives no row estimate, so the count is exact (an embedded database counts quickly). An
     index serves the read when the plan searches or scans by one, or walks the rowid without sorting."""
-    rows = int(run_sql(conn, f"SELECT COUNT(*) FROM ({sql}) AS _rivet_count").scalar())
-    details = [row[-1] for row in run_sql(conn, f"EXPLAIN QUERY PLAN {sql}")]
+    rows = int(run(f"SELECT COUNT(*) AS n FROM ({sql}) AS _rivet_count")[0]["n"])
+    details = [row["detail"] for row in run(f"EXPLAIN QUERY PLAN {sql}")]
     named = next((m.group(1) for d in details if (m := re.search(r"USING (?:COVERING )?INDEX (\w+)", d))), None)
     sorted_ = any("TEMP B-TREE" in d for d in details)
     rowid = any("INTEGER PRIMARY KEY" in d for d in details) or (" ORDER BY " in sql and not sorted_)
     index = None if sorted_ else named or ("rowid" if rowid else None)
     return Plan(rows=rows, scan=", ".join(details) or "no table", index=index)
-
-
-def chunk_range(conn: sa.Connection, source: SourceDatabase, query: str, column: str) -> tuple[int, int, int]:
-    quoted = f"_rivet.{source.quote(column)}"
-    low, high, count = run_sql(conn, f"SELECT MIN({quoted}), MAX({quoted}), COUNT(*) "
-                                     f"FROM ({query}) AS _rivet").one()
-    return (int(low), int(high), int(count)) if count else (0, 0, 0)
 
 
 def strategy(export: ExportConfig) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..build import STATE_FILE
 from ..config import ExportConfig, RivetConfig, load_config, parse_config
+from ..config.loader import MAX_CONFIG_BYTES, config_text
 from ..state.store import StateStore
 
 STDIN = "-"
@@ -55,7 +56,13 @@ def config_from(args: argparse.Namespace) -> RivetConfig:
     path = Path(args.config)
     if args.config == STDIN or (path.exists() and not path.resolve().is_file()):
         if getattr(args, "config_text", None) is None:
-            args.config_text = sys.stdin.read() if args.config == STDIN else path.read_text()
+            if args.config == STDIN:
+                stdin = getattr(sys.stdin, "buffer", None)
+                data = stdin.read(MAX_CONFIG_BYTES + 1) if stdin else sys.stdin.read(MAX_CONFIG_BYTES + 1).encode()
+            else:
+                with path.open("rb") as stream:
+                    data = stream.read(MAX_CONFIG_BYTES + 1)
+            args.config_text = config_text(data, "<stdin>")
         args.config = STDIN
         return parse_config(args.config_text, file="<stdin>", params=params_from(args), base_dir=Path.cwd())
     return load_config(args.config, params_from(args))

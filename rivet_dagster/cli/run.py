@@ -79,6 +79,7 @@ def run_exports(args: argparse.Namespace) -> int:
             **({RECONCILE_TAG: "true"} if args.reconcile else {})}
     defs = build_definitions(config)  # the config holds the params
     state = StateStore(path=str(state_path(config)))
+    state.check()  # a state store this code cannot use stops every export before anything is read
     outcomes = []
     for export in exports:
         outcome = _run_one(config, export, defs, instance, state, params, args.resume, tags, args.debug)

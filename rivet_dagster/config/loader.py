@@ -17,6 +17,11 @@ from .models import ExportConfig, RivetConfig
 from .tuning import TUNING_KEYS
 
 LOG = logging.getLogger("rivet_dagster.config")
+MAX_CONFIG_BYTES = 1 << 20   # a rivet.yaml is a few KB; anything this large is a mistake or an attack
+MAX_VALUES = 100_000         # values a config may stand for once its aliases are expanded
+MERGE_TAG = "tag:yaml.org,2002:merge"
+PLAIN_TAGS = {f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "float", "bool", "null", "timestamp", "map",
+                                                       "seq")}
 VARIABLE = re.compile(r"\$\{([^}]*)\}")
 KeyPath = tuple  # ("exports", 2, "destination", "bucket")
 
@@ -25,10 +30,25 @@ def load_config(path: str | os.PathLike, params: Mapping[str, str] | None = None
     """Load and validate a rivet.yaml; every problem is raised together as one `ConfigErrors`."""
     file = Path(path)
     try:
-        text = file.read_text()
+        with open(file, "rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"cannot read config file: {exc.strerror or exc}", file=file) from None
-    return parse_config(text, file=file, params=params, base_dir=_folder_of(file))
+    return parse_config(config_text(data, file), file=file, params=params, base_dir=_folder_of(file))
+
+
+def config_text(data: bytes, file: str | os.PathLike) -> str:
+    """The config's bytes as text: at most MAX_CONFIG_BYTES, UTF-8, or an error naming where it is not."""
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"the config is larger than {MAX_CONFIG_BYTES >> 20} MiB; a rivet.yaml is a few KB",
+                          file=file)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(f"the config is not UTF-8 text: byte 0x{data[exc.start]:02x} at line {line}, column "
+                          f"{column}", file=file, line=line) from None
 
 
 def _folder_of(file: Path) -> Path:
@@ -43,6 +63,9 @@ def parse_config(text: str, *, file: str | os.PathLike = "rivet.yaml", params: M
                  base_dir: str | os.PathLike | None = None) -> RivetConfig:
     """`base_dir` is where relative paths resolve (default: the config file's folder)."""
     file = Path(file)
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"the config is larger than {MAX_CONFIG_BYTES >> 20} MiB; a rivet.yaml is a few KB",
+                          file=file)
     lines: dict[KeyPath, int] = {}
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -50,9 +73,11 @@ def parse_config(text: str, *, file: str | os.PathLike = "rivet.yaml", params: M
         mark = getattr(exc, "problem_mark", None)
         raise ConfigError(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", file=file,
                           line=mark.line + 1 if mark else None) from None
+    except RecursionError:
+        raise ConfigError("invalid YAML: nested too deeply", file=file) from None
     if node is None:
         raise ConfigError("the config is empty; it needs 'source' and 'exports'", file=file)
-    data = _to_python(node, (), lines, file, {**os.environ, **(params or {})})
+    data = _Builder(file, lines, {**os.environ, **(params or {})}).build(node)
 
     def error(message: str, key_path: KeyPath) -> ConfigError:
         return ConfigError(message, file=file, line=line_for(lines, key_path), key=format_key(key_path))
@@ -66,15 +91,28 @@ def parse_config(text: str, *, file: str | os.PathLike = "rivet.yaml", params: M
         config = RivetConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigErrors([error(*_describe(item)) for item in exc.errors()]) from None
+    base_dir = Path(base_dir or file.parent).resolve()
     for i, export in enumerate(config.exports):
         if export.meta_columns.source_file:
             key = ("exports", i, "meta_columns", "source_file")
             LOG.warning(f"{file}:{line_for(lines, key)}: {format_key(key)}: ignored, as Rivet does (a database "
                         "export has no source file)")
-    base_dir = Path(base_dir or file.parent).resolve()
+        if export.query_file is not None:
+            _check_readable(base_dir / export.query_file, error(f"cannot read query_file '{export.query_file}'",
+                                                                ("exports", i, "query_file")))
     return config.model_copy(update={"base_dir": base_dir, "config_file": str(file), "key_lines": lines,
                                      "params": dict(params or {}),
                                      "exports": [_with_local_path_resolved(e, base_dir) for e in config.exports]})
+
+
+def _check_readable(path: Path, error: ConfigError) -> None:
+    """A query_file is read when a run starts; a missing or unreadable one is a config error now."""
+    try:
+        path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"{error.message} ({path}): {reason}", file=error.file, line=error.line,
+                          key=error.key) from None
 
 
 def _with_local_path_resolved(export: ExportConfig, base_dir: Path) -> ExportConfig:
@@ -93,25 +131,77 @@ def format_key(key_path: KeyPath) -> str:
     return out
 
 
-def _to_python(node: yaml.Node, path: KeyPath, lines: dict, file: Path, variables: Mapping[str, str]) -> Any:
-    """Build plain data from YAML nodes, recording each key's line and substituting `${VAR}` in strings."""
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
+class _Builder:
+    """Plain data from YAML nodes: each key's line recorded, `${VAR}` substituted in strings, plain YAML only.
+
+    An alias shares the value of its anchor (built once), and merge keys (`<<: *defaults`) fill the keys a
+    mapping does not set; a document whose aliases would expand beyond MAX_VALUES values is refused, so a
+    "billion laughs" file fails at once instead of filling memory."""
+
+    def __init__(self, file: Path, lines: dict, variables: Mapping[str, str]):
+        self.file, self.lines, self.variables = file, lines, variables
+        self.built: dict[int, Any] = {}
+        self.building: set[int] = set()
+
+    def build(self, root: yaml.Node) -> Any:
+        sizes: dict[int, int] = {}
+        if _expanded_size(root, sizes) > MAX_VALUES:
+            raise ConfigError(f"the config's aliases expand to more than {MAX_VALUES:,} values; refused",
+                              file=self.file)
+        return self._value(root, ())
+
+    def _value(self, node: yaml.Node, path: KeyPath) -> Any:
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if id(node) in self.built:  # an alias of a node built already
+            return self.built[id(node)]
+        if id(node) in self.building:
+            raise ConfigError("an alias refers to the value that holds it (a recursive anchor)", file=self.file,
+                              line=node.start_mark.line + 1, key=format_key(path) or None)
+        self.building.add(id(node))
+        if node.tag not in PLAIN_TAGS:
+            raise ConfigError(f"unsupported YAML tag '{node.tag}' (a rivet.yaml is plain YAML)", file=self.file,
+                              line=node.start_mark.line + 1, key=format_key(path) or None)
+        if isinstance(node, yaml.MappingNode):
+            value = self._mapping(node, path)
+        elif isinstance(node, yaml.SequenceNode):
+            value = [self._value(item, path + (i,)) for i, item in enumerate(node.value)]
+        else:
+            value = yaml.SafeLoader("").construct_object(node)
+            if isinstance(value, str) and "${" in value and not _is_query(path):
+                value = substitute(value, self.variables.get, self.file, self.lines[path], format_key(path))
+        self.built[id(node)] = value
+        return value
+
+    def _mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        merged: list[yaml.Node] = []
         for key_node, value_node in node.value:
+            if key_node.tag == MERGE_TAG:
+                merged += value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                continue
             key = str(key_node.value)
             if key in out:
-                raise ConfigError(f"duplicate key '{key}'", file=file, line=key_node.start_mark.line + 1,
+                raise ConfigError(f"duplicate key '{key}'", file=self.file, line=key_node.start_mark.line + 1,
                                   key=format_key(path + (key,)))
-            out[key] = _to_python(value_node, path + (key,), lines, file, variables)
-            lines[path + (key,)] = key_node.start_mark.line + 1  # the key's line, not its value's
+            out[key] = self._value(value_node, path + (key,))
+            self.lines[path + (key,)] = key_node.start_mark.line + 1  # the key's line, not its value's
+        for source in merged:  # `<<: *anchor`: the anchor's keys this mapping does not set itself
+            defaults = self._value(source, path)
+            if not isinstance(defaults, dict):
+                raise ConfigError("a merge key (<<) takes a mapping or a list of mappings", file=self.file,
+                                  line=source.start_mark.line + 1, key=format_key(path) or None)
+            out = {**defaults, **out}
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_to_python(item, path + (i,), lines, file, variables) for i, item in enumerate(node.value)]
-    value = yaml.SafeLoader("").construct_object(node)
-    if isinstance(value, str) and "${" in value and not _is_query(path):
-        value = substitute(value, lambda name: variables.get(name), file, lines[path], format_key(path))
-    return value
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many values the node stands for with every alias expanded, computed once per node."""
+    if id(node) not in sizes:
+        sizes[id(node)] = 0  # a cycle (an alias inside its own anchor) counts once
+        children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else \
+            node.value if isinstance(node, yaml.SequenceNode) else []
+        sizes[id(node)] = 1 + sum(_expanded_size(child, sizes) for child in children)
+    return sizes[id(node)]
 
 
 def _is_query(path: KeyPath) -> bool:

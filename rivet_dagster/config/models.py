@@ -15,6 +15,7 @@ from dagster._utils.schedules import is_valid_cron_string  # the check Dagster's
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .errors import ConfigError, KeyedError
+from .query import UnsafeQuery, UserQuery, bind_params, check_read_only
 from .tuning import EffectiveTuning, merge_tuning
 
 CONFIG_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
@@ -105,6 +106,9 @@ class DestinationConfig(Strict):
             missing = "secret_key_env" if self.secret_key_env is None else "access_key_env"
             raise KeyedError(missing, "S3 requires both access_key_env and secret_key_env, or neither "
                                       "(use the default AWS credential chain)")
+        if self.type in ("s3", "gcs") and any(part in (".", "..") for part in (self.prefix or "").split("/")):
+            raise KeyedError("prefix", f"prefix '{self.prefix}' holds '.' or '..'; a prefix is a plain folder "
+                                       "path inside the bucket")
         if self.aws_profile is not None and self.access_key_env is not None:
             raise KeyedError("aws_profile", "use either aws_profile or access_key_env / secret_key_env, not both")
         if self.allow_anonymous and self.credentials_file:
@@ -286,6 +290,13 @@ class RivetConfig(Strict):
     key_lines: dict[tuple, int] = Field(default_factory=dict, exclude=True, repr=False)
     params: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)  # build_definitions(params=)
 
+    @field_validator("exports")
+    @classmethod
+    def _some_exports(cls, value: list[ExportConfig]):
+        if not value:
+            raise ValueError("there are no exports; add at least one under 'exports'")
+        return value
+
     @field_validator("name")
     @classmethod
     def _safe_config_name(cls, value: str | None):
@@ -330,17 +341,26 @@ class RivetConfig(Strict):
             return export.query
         return (self.base_dir / export.query_file).read_text()
 
-    def query_for(self, export: ExportConfig, run_params: Mapping[str, str] | None = None) -> str:
-        """The SQL a run executes, without a trailing `;` (it is wrapped as a subquery): `${KEY}` from the run's
-        params, then build_definitions' params, then the environment. A key none of them has fails before any
-        query runs, naming the export's key and line."""
-        from .loader import line_for, substitute
+    def query_for(self, export: ExportConfig, run_params: Mapping[str, str] | None = None) -> UserQuery:
+        """The SQL a run executes, without a trailing `;` (it is wrapped as a subquery), its `${KEY}`s bound as
+        parameters (`config/query.py`) with values from the run's params, then build_definitions' params, then the
+        environment. A missing key, a key where its value would become SQL, or a query that is not a SELECT fails
+        before any query runs, naming the export's key and line."""
+        from .loader import line_for
         index = self.exports.index(export)
         key = ("exports", index, "query" if export.query is not None else "query_file")
+        where = {"file": self.config_file, "line": line_for(self.key_lines, key), "key": f"exports[{index}].{key[2]}"}
         values = {**os.environ, **self.params, **(run_params or {})}
-        sql = substitute(self.query_template(export), values.get, self.config_file and Path(self.config_file),
-                         line_for(self.key_lines, key), f"exports[{index}].{key[2]}")
-        return sql.strip().rstrip(";").strip()
+        template = self.query_template(export).strip().rstrip(";").strip()
+        for name in dict.fromkeys(m.strip() for m in re.findall(r"\$\{([^}]*)\}", template)):
+            if name not in values:
+                raise ConfigError(f"variable '${{{name}}}' is not set (pass it as a run param or set the environment "
+                                  "variable)", **where)
+        try:
+            check_read_only(template)
+            return bind_params(template, values, self.source.type)
+        except UnsafeQuery as exc:
+            raise ConfigError(str(exc), **where) from None
 
     def params_used(self, export: ExportConfig, run_params: Mapping[str, str] | None = None) -> dict[str, str]:
         """The `${KEY}`s of the export's query with the values a run gives them, secrets shown as ***."""

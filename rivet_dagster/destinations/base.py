@@ -8,6 +8,9 @@ from pathlib import Path
 import pyarrow.fs as pafs
 
 
+SUCCESS_MARKER = "_SUCCESS"  # Hadoop's: written when a commit completes, withdrawn while one is under way
+
+
 class Destination(ABC):
     kind: str
     keeps_files = True  # False for stdout: nothing to list, re-read, remove or load downstream
@@ -24,7 +27,11 @@ class Destination(ABC):
 
     @abstractmethod
     def commit(self, staged_file: Path, name: str) -> str:
-        """Make a complete staged file visible under `name`; returns its URI."""
+        """Put a complete staged file at the destination under `name` (published by `publish`); returns its URI."""
+
+    def publish(self, names: list[str]) -> None:
+        """After the manifest: make the committed parts visible to readers that list the destination. Local disk
+        holds them under hidden names until now; an object store shows each part once its upload completes."""
 
     @abstractmethod
     def write_bytes(self, name: str, data: bytes) -> str:
@@ -46,10 +53,34 @@ class Destination(ABC):
 
     def arrow_path(self, name: str) -> tuple[pafs.FileSystem, str]:
         filesystem, root = self.arrow_filesystem()
-        return filesystem, f"{root}/{name}" if root else name
+        return filesystem, f"{root}/{plain_name(name)}" if root else plain_name(name)
+
+
+class UnsafeName(ValueError):
+    """A name that would reach outside the destination's folder or prefix (a tampered state or manifest)."""
+
+
+def is_plain_name(name: object) -> bool:
+    """A file name and nothing else: no folder separator, not `.` or `..`, not empty, no NUL."""
+    return isinstance(name, str) and name not in ("", ".", "..") and not any(c in name for c in "/\\\0")
+
+
+def plain_name(name: str) -> str:
+    """Every name a destination writes, reads or removes passes here first, before any I/O."""
+    if not is_plain_name(name):
+        raise UnsafeName(f"'{name}' is not a plain file name inside the destination; refused")
+    return name
+
+
+def prefix_parts(prefix: str | None) -> list[str]:
+    """A prefix's folders (`exports/`, `/exports//` -> [exports]); `.` and `..` are refused."""
+    parts = [part for part in (prefix or "").split("/") if part]
+    if any(part in (".", "..") for part in parts):
+        raise UnsafeName(f"prefix '{prefix}' holds '.' or '..'; a prefix is a plain folder path")
+    return parts
 
 
 def object_key(prefix: str | None, name: str) -> str:
-    """`prefix` is a folder whether or not it ends in `/`; keys never hold `//` or start with `/`."""
-    folder = "/".join(part for part in (prefix or "").split("/") if part)
-    return f"{folder}/{name}" if folder else name
+    """`prefix` is a folder whether or not it ends in `/`; keys never hold `//`, `..` or start with `/`."""
+    folder = "/".join(prefix_parts(prefix))
+    return f"{folder}/{plain_name(name)}" if folder else plain_name(name)

@@ -21,10 +21,10 @@ from urllib.parse import urlparse
 
 import google_crc32c
 import pyarrow.fs as pafs
-from google.api_core.exceptions import NotFound, PreconditionFailed
+from google.api_core.exceptions import Forbidden, NotFound, PreconditionFailed
 
 from ..config.models import DestinationConfig
-from .base import Destination, object_key
+from .base import Destination, object_key, prefix_parts
 
 CHUNK_SIZE = 16 * 1024 * 1024  # resumable upload above this size, in chunks of it
 TIMEOUT_S = 120
@@ -52,8 +52,14 @@ class GCSDestination(Destination):
         return self.config.endpoint or os.environ.get("STORAGE_EMULATOR_HOST")
 
     def preflight(self) -> None:
+        """Credentials there, and the bucket (a 403 is let through: credentials may only allow writing)."""
         if self.config.credentials_file and not Path(self.config.credentials_file).is_file():
             raise PermissionError(f"GCS credentials_file '{self.config.credentials_file}' does not exist")
+        try:
+            if not self.bucket.exists(timeout=TIMEOUT_S, retry=None):
+                raise NotFound(f"bucket {self.bucket_name}")
+        except Forbidden:
+            pass
 
     @cached_property
     def bucket(self):
@@ -99,15 +105,15 @@ class GCSDestination(Destination):
         return self.uri(name)
 
     def read_bytes(self, name: str) -> bytes:
-        return self.bucket.blob(self.key(name)).download_as_bytes(timeout=TIMEOUT_S)
+        return self.bucket.blob(self.key(name)).download_as_bytes(timeout=TIMEOUT_S, retry=None)
 
     def exists(self, name: str) -> bool:
-        return self.bucket.blob(self.key(name)).exists(timeout=TIMEOUT_S)
+        return self.bucket.blob(self.key(name)).exists(timeout=TIMEOUT_S, retry=None)
 
     def remove(self, name: str) -> None:
         """An unfinished resumable upload is invisible and expires on its own; only the object is deleted."""
         try:
-            self.bucket.blob(self.key(name)).delete(timeout=TIMEOUT_S)
+            self.bucket.blob(self.key(name)).delete(timeout=TIMEOUT_S, retry=None)
         except NotFound:
             pass
 
@@ -125,7 +131,7 @@ class GCSDestination(Destination):
                 self.config.credentials_file, scopes=["https://www.googleapis.com/auth/devstorage.read_only"])
             credentials.refresh(Request())
             options.update(access_token=credentials.token, credential_token_expiration=credentials.expiry)
-        folder = object_key(self.config.prefix, "").rstrip("/")
+        folder = "/".join(prefix_parts(self.config.prefix))
         return pafs.GcsFileSystem(**options), f"{self.bucket_name}/{folder}" if folder else self.bucket_name
 
 

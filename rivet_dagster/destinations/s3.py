@@ -17,7 +17,7 @@ from boto3.s3.transfer import TransferConfig
 from dagster_aws.s3 import S3Resource
 
 from ..config.models import DestinationConfig
-from .base import Destination, object_key
+from .base import Destination, object_key, prefix_parts
 
 MULTIPART = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024,
                            max_concurrency=4)
@@ -41,7 +41,14 @@ class S3Destination(Destination):
         return f"s3://{self.bucket}/{self.key(name)}"
 
     def preflight(self) -> None:
+        """Credentials set, and the bucket there (a 403 is let through: credentials may only allow writing)."""
         self._credentials()
+        from botocore.exceptions import ClientError
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") != 403:
+                raise
 
     def _credentials(self) -> tuple[str | None, str | None]:
         """From the environment variables the config names; absent means the default AWS credential chain."""
@@ -106,5 +113,5 @@ class S3Destination(Destination):
         if self.config.endpoint:
             endpoint = urlparse(self.config.endpoint)
             options.update(endpoint_override=endpoint.netloc or endpoint.path, scheme=endpoint.scheme or "https")
-        folder = object_key(self.config.prefix, "").rstrip("/")
+        folder = "/".join(prefix_parts(self.config.prefix))
         return pafs.S3FileSystem(**options), f"{self.bucket}/{folder}" if folder else self.bucket

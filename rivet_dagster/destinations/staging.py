@@ -34,15 +34,20 @@ def run_dir(root: Path, export_name: str, run_id: str) -> Path:
     return path
 
 
+def owners(root: Path, export_name: str) -> dict[str, str | None]:
+    """The runs that left a staging folder for this export, with the process that owned each (if recorded)."""
+    export_dir = root / export_name
+    if not export_dir.is_dir():
+        return {}
+    return {leftover.name: (leftover / OWNER_FILE).read_text() if (leftover / OWNER_FILE).is_file() else None
+            for leftover in export_dir.iterdir() if leftover.is_dir()}
+
+
 def sweep(root: Path, export_name: str, still_working: Callable[[str, str | None], bool]) -> None:
     """Remove the staging folders that failed or killed runs of this export left behind."""
-    export_dir = root / export_name
-    if export_dir.is_dir():
-        for leftover in export_dir.iterdir():
-            owner_file = leftover / OWNER_FILE
-            owner = owner_file.read_text() if owner_file.is_file() else None
-            if not still_working(leftover.name, owner):
-                shutil.rmtree(leftover, ignore_errors=True)
+    for run_id, owner in owners(root, export_name).items():
+        if not still_working(run_id, owner):
+            shutil.rmtree(root / export_name / run_id, ignore_errors=True)
 
 
 def remove(run_directory: Path) -> None:

@@ -29,6 +29,7 @@ class SourceUnavailable(SourceError):
 SETTLE_S = 15.0      # a server starting up, shutting down or out of connections needs time
 CONFLICT_S = 1.0     # deadlock, serialization failure: try again soon
 PERMANENT = "a permanent error"
+READ_ONLY = "exports are read-only: the query tried to change the database"
 
 POSTGRES = {  # SQLSTATE (or its class, two characters) -> (transient, settle seconds, reason)
     "57P01": (True, SETTLE_S, "the server terminated the connection"),
@@ -39,6 +40,7 @@ POSTGRES = {  # SQLSTATE (or its class, two characters) -> (transient, settle se
     "57014": (False, 0, "the statement timed out: raise statement_timeout_s, or use chunked mode"),
     "08": (True, 0, "the connection was lost"), "53": (True, 5.0, "the server is out of resources"),
     "28": (False, 0, "authentication failed: check the user and password"),
+    "25006": (False, 0, READ_ONLY),
     "42P01": (False, 0, "the table does not exist"), "42703": (False, 0, "a column does not exist"),
     "42601": (False, 0, "syntax error: check the query"), "42501": (False, 0, "permission denied"),
 }
@@ -52,8 +54,10 @@ MYSQL = {  # error number -> (transient, settle seconds, reason)
     1045: (False, 0, "access denied: check the user and password"), 1044: (False, 0, "access denied to the database"),
     1049: (False, 0, "the database does not exist"), 1146: (False, 0, "the table does not exist"),
     1054: (False, 0, "a column does not exist"), 1064: (False, 0, "syntax error: check the query"),
+    1792: (False, 0, READ_ONLY),
 }
 MESSAGES = [  # lower-case text -> (transient, settle seconds, reason); the first match wins
+    ("readonly database", (False, 0, READ_ONLY)), ("read-only transaction", (False, 0, READ_ONLY)),
     ("statement timeout", (False, 0, "the statement timed out: raise statement_timeout_s, or use chunked mode")),
     ("max_statement_time", (False, 0, "the statement timed out: raise statement_timeout_s, or use chunked mode")),
     ("password authentication failed", (False, 0, "authentication failed: check the user and password")),

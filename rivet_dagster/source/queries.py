@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..config.models import SECRET_NAME
+from ..config.query import UserQuery
 from .engines import SourceDatabase
 
 
@@ -21,6 +23,16 @@ class ReadPlan:
     sql: str                                   # {columns} for the projection, {name} for each bound value
     params: dict[str, Any] = field(default_factory=dict)
     param_types: dict[str, str] = field(default_factory=dict)  # PostgreSQL type to read each value back as
+    keys: dict[str, str] = field(default_factory=dict)         # p<n> -> the ${KEY} it binds, for errors
+
+    def secrets(self) -> list[str]:
+        """The values of `${KEY}`s whose names look like secrets: never in an error message."""
+        return [str(self.params[name]) for name, key in self.keys.items() if SECRET_NAME.search(key)]
+
+    def failed(self, what: str) -> str:
+        """`what`, naming the `${KEY}`s the statement binds: a value may be what the database refused."""
+        named = ", ".join(f"${{{key}}}" for key in dict.fromkeys(self.keys.values()))
+        return f"{what} (with {named})" if named else what
 
     def bound(self, source: SourceDatabase) -> dict[str, Any]:
         """The values as each engine binds them. PostgreSQL: text in the type's input syntax, for set_config.
@@ -54,7 +66,8 @@ class ReadPlan:
 
     def counted(self) -> ReadPlan:
         """COUNT(*) over the rows this plan reads (reconcile)."""
-        return ReadPlan(f"SELECT COUNT(*) FROM ({self.sql}) AS _rivet_scope", self.params, self.param_types)
+        return ReadPlan(f"SELECT COUNT(*) FROM ({self.sql}) AS _rivet_scope", self.params, self.param_types,
+                        self.keys)
 
 
 def mysql_literal(value: Any) -> str:
@@ -92,11 +105,16 @@ def _postgres_text(value: Any) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-def full(query: str) -> ReadPlan:
-    return ReadPlan(f"SELECT {{columns}} FROM ({_braces(query)}) AS _rivet")
+def probe(source: SourceDatabase, query: UserQuery) -> ReadPlan:
+    """No rows: what the query's columns are (describe)."""
+    return _plan(source, query, f"SELECT {{columns}} FROM ({query.sql}) AS _rivet LIMIT 0")
 
 
-def incremental(source: SourceDatabase, query: str, cursor_column: str, cursor_type: str | None,
+def full(source: SourceDatabase, query: UserQuery) -> ReadPlan:
+    return _plan(source, query, f"SELECT {{columns}} FROM ({query.sql}) AS _rivet")
+
+
+def incremental(source: SourceDatabase, query: UserQuery, cursor_column: str, cursor_type: str | None,
                 after: Any | None, up_to: Any | None = None) -> ReadPlan:
     """Rows with cursor > `after` (all rows on the first run), and <= `up_to` when re-exporting a window,
     in cursor order."""
@@ -109,21 +127,21 @@ def incremental(source: SourceDatabase, query: str, cursor_column: str, cursor_t
         conditions.append(f"{column} <= {{up_to}}")
         params["up_to"] = up_to
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    sql = f"SELECT {{columns}} FROM ({_braces(query)}) AS _rivet{where} ORDER BY {column}"
-    return ReadPlan(sql, params, {name: cursor_type or "text" for name in params})
+    return _plan(source, query, f"SELECT {{columns}} FROM ({query.sql}) AS _rivet{where} ORDER BY {column}", params,
+                 {name: cursor_type or "text" for name in params})
 
 
-def time_window(source: SourceDatabase, query: str, time_column: str, column_type: str | None, start: Any,
+def time_window(source: SourceDatabase, query: UserQuery, time_column: str, column_type: str | None, start: Any,
                 end: Any | None) -> ReadPlan:
     """Rows with `start <= time_column < end` (no upper bound for Rivet's trailing `days_window`)."""
     column = f"_rivet.{source.quote(time_column)}"
     where = f"{column} >= {{start}}" + (f" AND {column} < {{end}}" if end is not None else "")
     params = {"start": start} if end is None else {"start": start, "end": end}
-    return ReadPlan(f"SELECT {{columns}} FROM ({_braces(query)}) AS _rivet WHERE {where}", params,
-                    {name: column_type or "text" for name in params})
+    return _plan(source, query, f"SELECT {{columns}} FROM ({query.sql}) AS _rivet WHERE {where}", params,
+                 {name: column_type or "text" for name in params})
 
 
-def chunk(source: SourceDatabase, query: str, chunk_column: str, column_type: str | None, start: int, end: int,
+def chunk(source: SourceDatabase, query: UserQuery, chunk_column: str, column_type: str | None, start: int, end: int,
           dense: bool) -> ReadPlan:
     """One chunk: `start <= chunk_column <= end`, or row numbers start..end in chunk_column order (dense).
     The row-number column is the last one, so reading the declared columns drops it."""
@@ -131,31 +149,35 @@ def chunk(source: SourceDatabase, query: str, chunk_column: str, column_type: st
     params = {"start": start, "end": end}
     if dense:
         sql = (f"SELECT {{columns}} FROM (SELECT _rivet_i.*, ROW_NUMBER() OVER (ORDER BY _rivet_i.{column}) "
-               f"AS _rivet_chunk_rn FROM ({_braces(query)}) AS _rivet_i) AS _rivet "
+               f"AS _rivet_chunk_rn FROM ({query.sql}) AS _rivet_i) AS _rivet "
                f"WHERE _rivet_chunk_rn >= {{start}} AND _rivet_chunk_rn <= {{end}}")
-        return ReadPlan(sql, params, {"start": "int8", "end": "int8"})
-    sql = (f"SELECT {{columns}} FROM ({_braces(query)}) AS _rivet "
+        return _plan(source, query, sql, params, {"start": "int8", "end": "int8"})
+    sql = (f"SELECT {{columns}} FROM ({query.sql}) AS _rivet "
            f"WHERE _rivet.{column} >= {{start}} AND _rivet.{column} <= {{end}}")
-    return ReadPlan(sql, params, {name: column_type or "int8" for name in params})
+    return _plan(source, query, sql, params, {name: column_type or "int8" for name in params})
 
 
-def chunk_bounds(source: SourceDatabase, query: str, chunk_column: str, dense: bool) -> tuple[ReadPlan, ReadPlan]:
+def chunk_bounds(source: SourceDatabase, query: UserQuery, chunk_column: str, dense: bool
+                 ) -> tuple[ReadPlan, ReadPlan]:
     """What a chunk plan spans: MIN and MAX of the chunk column, or 1 and COUNT(*) for dense chunks."""
     if dense:
-        return ReadPlan("SELECT 1"), ReadPlan(f"SELECT COUNT(*) FROM ({_braces(query)}) AS _rivet")
+        return ReadPlan("SELECT 1"), _plan(source, query, f"SELECT COUNT(*) FROM ({query.sql}) AS _rivet")
     column = f"_rivet.{source.quote(chunk_column)}"
-    return tuple(ReadPlan(f"SELECT {fn}({column}) FROM ({_braces(query)}) AS _rivet") for fn in ("MIN", "MAX"))
+    return tuple(_plan(source, query, f"SELECT {fn}({column}) FROM ({query.sql}) AS _rivet") for fn in ("MIN", "MAX"))
 
 
-def newest(source: SourceDatabase, query: str, cursor_column: str, cursor_type: str | None,
+def newest(source: SourceDatabase, query: UserQuery, cursor_column: str, cursor_type: str | None,
            after: Any | None) -> ReadPlan:
     """The largest cursor value after `after`: NULL when there is nothing new."""
     column = f"_rivet.{source.quote(cursor_column)}"
     where = f" WHERE {column} > {{after}}" if after is not None else ""
-    return ReadPlan(f"SELECT MAX({column}) FROM ({_braces(query)}) AS _rivet{where}",
-                    {"after": after} if after is not None else {}, {"after": cursor_type or "text"})
+    return _plan(source, query, f"SELECT MAX({column}) FROM ({query.sql}) AS _rivet{where}",
+                 {"after": after} if after is not None else {}, {"after": cursor_type or "text"})
 
 
-def _braces(query: str) -> str:
-    """Escape the user's braces so str.format leaves them alone."""
-    return query.replace("{", "{{").replace("}", "}}")
+def _plan(source: SourceDatabase, query: UserQuery, sql: str, params: dict | None = None,
+          param_types: dict | None = None) -> ReadPlan:
+    """A plan over the user's query: its bound `${KEY}`s beside the mode's own values (on PostgreSQL with the
+    types the server infers for them)."""
+    return ReadPlan(sql, {**query.params, **(params or {})}, {**source.param_types(query), **(param_types or {})},
+                    query.keys)

@@ -18,8 +18,10 @@ from collections.abc import Iterator
 import pyarrow as pa
 
 from ..config.tuning import EffectiveTuning, estimated_row_bytes
-from .engines import SourceDatabase, SourceError, first_line
+from .engines import SourceDatabase, SourceError, close_quietly, first_line
 from .pacing import StallWatchdog, read_ahead, throttled
+from ..config.query import UserQuery
+from . import queries
 from .queries import ReadPlan
 from .types import SourceColumn, mysql_column, postgres_type, schema_of, conform
 
@@ -27,23 +29,37 @@ READ_AHEAD_BATCHES = 2
 MAX_BATCH_BYTES = 16 << 20  # ADBC's own default; the batch row count never makes a batch larger than this
 
 
-def describe(source: SourceDatabase, query: str, tuning: EffectiveTuning) -> list[SourceColumn] | None:
+def describe(source: SourceDatabase, query: UserQuery, tuning: EffectiveTuning) -> list[SourceColumn] | None:
     """The query's result columns with their exact Arrow types (None for SQLite: typed by its values)."""
     if source.kind == "sqlite":
         return None
-    probe = f"SELECT * FROM ({query}) AS _rivet LIMIT 0"
+    plan = queries.probe(source, query)
     with source.session(tuning) as conn:
         cursor = conn.connection.dbapi_connection.cursor()
         try:
-            cursor.execute(probe)
+            execute(source, cursor, plan)
             if source.kind == "postgres":
                 return _postgres_columns(cursor)
             return [mysql_column(f.name, f.type_code, f.flags, f.charsetnr, f.length, f.scale)
                     for f in cursor._result.fields]
         except conn.dialect.loaded_dbapi.Error as exc:
-            raise source.failure("the export query failed on", exc) from None
+            raise source.failure(plan.failed("the export query") + " failed on", exc, plan.secrets()) from None
         finally:
-            cursor.close()
+            close_quietly(cursor)
+
+
+def execute(source: SourceDatabase, cursor, plan: ReadPlan) -> None:
+    """One statement on a DB-API cursor, with the plan's values passed as the engine takes them: PostgreSQL as
+    session settings and then a prepared statement (so a statement can never be a script), SQLite as
+    parameters, MySQL/MariaDB as literals (PyMySQL runs one statement)."""
+    if source.kind == "postgres":
+        for name, value in plan.bound(source).items():
+            cursor.execute("SELECT set_config(%s, %s, false)", (f"rivet.{name}", value))
+        cursor.execute(plan.render(source), prepare=True)
+    elif source.kind == "sqlite":
+        cursor.execute(plan.render(source), plan.bound(source))
+    else:
+        cursor.execute(plan.render(source))
 
 
 def _postgres_columns(cursor) -> list[SourceColumn]:
@@ -87,24 +103,27 @@ def _postgres_batches(source, plan, schema, rows, tuning) -> Iterator[pa.RecordB
         conn = adbc.connect(source.native_url("postgresql"))
     except Exception as exc:
         raise source.failure("cannot connect to", exc) from None
+    cursor = conn.cursor()
     try:
-        with conn, conn.cursor() as cursor:
-            if tuning.lock_timeout_s:
-                cursor.execute(f"SET lock_timeout = '{int(tuning.lock_timeout_s)}s'")
-            for name, value in plan.bound(source).items():  # bound here, read back with the column's type
-                cursor.execute("SELECT set_config($1, $2, false)", (f"rivet.{name}", value))
-                cursor.fetchall()
-            cursor.adbc_statement.set_options(**{
-                "adbc.postgresql.batch_size_hint_bytes": str(rows * estimated_row_bytes(schema))})
-            with StallWatchdog(tuning.statement_timeout_s, cursor.adbc_cancel) as watchdog:
-                with watchdog.waiting():
-                    cursor.execute(plan.render(source))
-                    reader = cursor.fetch_record_batch()
-                yield from _conformed(watchdog.iterate(reader), schema, rows)
+        if tuning.lock_timeout_s:
+            cursor.execute(f"SET lock_timeout = '{int(tuning.lock_timeout_s)}s'")
+        for name, value in plan.bound(source).items():  # bound here, read back with the column's type
+            cursor.execute("SELECT set_config($1, $2, false)", (f"rivet.{name}", value))
+            cursor.fetchall()
+        cursor.adbc_statement.set_options(**{
+            "adbc.postgresql.batch_size_hint_bytes": str(rows * estimated_row_bytes(schema))})
+        with StallWatchdog(tuning.statement_timeout_s, cursor.adbc_cancel) as watchdog:
+            with watchdog.waiting():
+                cursor.execute(plan.render(source))
+                reader = cursor.fetch_record_batch()
+            yield from _conformed(watchdog.iterate(reader), schema, rows)
     except (ValueError, SourceError):  # a value that does not fit its type; a read the watchdog cancelled
         raise
     except Exception as exc:
-        raise source.failure("the export query failed on", exc) from None
+        raise source.failure(plan.failed("the export query") + " failed on", exc, plan.secrets()) from None
+    finally:
+        close_quietly(cursor)
+        close_quietly(conn)
 
 
 def _mysql_batches(source, plan, columns, rows, tuning) -> Iterator[pa.RecordBatch]:
@@ -124,8 +143,8 @@ def _mysql_batches(source, plan, columns, rows, tuning) -> Iterator[pa.RecordBat
     except BaseException as exc:  # connectorx reports server errors as Rust panics (BaseException)
         message = _connectorx_error(exc)
         number = re.match(r"ERROR (\d+)", message)
-        raise source.error(f"the export query failed on {source.display_url}: {message}",
-                           number.group(1) if number else None) from None
+        raise source.error(f"{plan.failed('the export query')} failed on {source.display_url}: {message}",
+                           number.group(1) if number else None, plan.secrets()) from None
 
 
 def _connectorx_error(exc: BaseException) -> str:
@@ -141,7 +160,7 @@ def _sqlite_batches(source, plan, rows, tuning) -> Iterator[pa.RecordBatch]:
     with source.session(tuning) as conn:
         cursor = conn.connection.dbapi_connection.cursor()
         try:
-            cursor.execute(plan.render(source), plan.bound(source))
+            execute(source, cursor, plan)
             names = [d[0] for d in cursor.description]
             types: list[pa.DataType | None] = [None] * len(names)
             while chunk := cursor.fetchmany(rows):
@@ -150,9 +169,9 @@ def _sqlite_batches(source, plan, rows, tuning) -> Iterator[pa.RecordBatch]:
                 yield pa.RecordBatch.from_arrays(
                     [a if not pa.types.is_null(a.type) else a.cast(pa.string()) for a in arrays], names=names)
         except conn.dialect.loaded_dbapi.Error as exc:
-            raise source.failure("the export query failed on", exc) from None
+            raise source.failure(plan.failed("the export query") + " failed on", exc, plan.secrets()) from None
         finally:
-            cursor.close()
+            close_quietly(cursor)
 
 
 def _column_array(name: str, values: tuple, known: pa.DataType | None) -> pa.Array:
@@ -175,18 +194,12 @@ def fetch_value(source: SourceDatabase, plan: ReadPlan, tuning: EffectiveTuning)
     with source.session(tuning) as conn:
         cursor = conn.connection.dbapi_connection.cursor()
         try:
-            if source.kind == "postgres":
-                for name, value in plan.bound(source).items():
-                    cursor.execute("SELECT set_config(%s, %s, false)", (f"rivet.{name}", value))
-            if source.kind == "sqlite":
-                cursor.execute(plan.render(source), plan.bound(source))
-            else:
-                cursor.execute(plan.render(source))
+            execute(source, cursor, plan)
             return cursor.fetchone()[0]
         except conn.dialect.loaded_dbapi.Error as exc:
-            raise source.failure("the query failed on", exc) from None
+            raise source.failure(plan.failed("the query") + " failed on", exc, plan.secrets()) from None
         finally:
-            cursor.close()
+            close_quietly(cursor)
 
 
 def _conformed(batches, schema, rows: int) -> Iterator[pa.RecordBatch]:

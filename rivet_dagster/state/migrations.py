@@ -112,10 +112,24 @@ MIGRATIONS: list[tuple[int, str]] = [
 ]
 
 
+LATEST = MIGRATIONS[-1][0]
+
+
+class NewerSchema(Exception):
+    """The database was written by a newer version of the code; this one must not touch it."""
+
+    def __init__(self, version: int):
+        super().__init__(f"schema version {version}; this rivet-dagster knows up to {LATEST}")
+        self.version = version
+
+
 def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the database to the newest version; each migration commits on its own. Returns the version."""
+    """Bring the database to the newest version; each migration commits on its own. Returns the version. A
+    database newer than the code is refused before anything is read or written (NewerSchema)."""
     conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY)")
     current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
+    if current > LATEST:
+        raise NewerSchema(current)
     for version, script in MIGRATIONS:
         if version <= current:
             continue

@@ -17,7 +17,11 @@ import dagster as dg
 
 from . import cursors
 from .cursors import Window
-from .migrations import migrate
+from .migrations import NewerSchema, migrate
+
+
+class StateStoreError(RuntimeError):
+    """The state store cannot be used as it is: the message names the file and what to do."""
 
 
 _MIGRATED: set[tuple[str, int]] = set()  # database files this process has already brought to the newest version
@@ -70,8 +74,13 @@ class StateStore(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
+        """A connection to a store this code understands; otherwise a StateStoreError naming the file and what
+        to do (a corrupt, foreign, newer, read-only or locked store), raised before anything is written."""
+        try:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise self.refused(exc) from None
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
             conn.execute("PRAGMA journal_mode = WAL")
@@ -82,8 +91,39 @@ class StateStore(dg.ConfigurableResource):
                 _MIGRATED.add(database)
             conn.row_factory = sqlite3.Row
             yield conn
+        except (sqlite3.Error, NewerSchema) as exc:
+            raise self.refused(exc) from None
         finally:
             conn.close()
+
+    def check(self) -> None:
+        """Open the store for writing once before a run reads its source, so a store it cannot use (foreign,
+        corrupt, newer, read-only, locked) stops the run before anything is read or staged."""
+        with self.connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")  # waits for, or fails on, another writer's lock
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                conn.execute(f"PRAGMA user_version = {int(version)}")  # a write, rolled back: fails if read-only
+            finally:
+                conn.execute("ROLLBACK")
+
+    def refused(self, exc: BaseException) -> BaseException:
+        """The store's own error with its path and what to do; an error about a statement stays as it is."""
+        text = str(exc).lower()
+        where = f"the state store {self.path}"
+        if isinstance(exc, NewerSchema):
+            return StateStoreError(f"{where} was written by a newer rivet-dagster ({exc}): upgrade rivet-dagster, or "
+                                   "point this config at another state store")
+        if "not a database" in text or "malformed" in text:
+            return StateStoreError(f"{where} is not a readable SQLite database ({exc}): restore it from a backup, or "
+                                   "move it away to start without state (cursors and checkpoints are then forgotten)")
+        if "locked" in text or "busy" in text:
+            return StateStoreError(f"{where} is locked by another process ({exc}, waited "
+                                   f"{self.busy_timeout_ms / 1000:.0f}s): let that process finish, or stop it")
+        if "readonly" in text or "read-only" in text or "unable to open" in text or isinstance(exc, OSError):
+            return StateStoreError(f"{where} cannot be opened for writing ({exc}): check the permissions of the "
+                                   "file and its folder")
+        return exc
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

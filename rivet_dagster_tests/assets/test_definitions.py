@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 
 from rivet_dagster import build_definitions
-from rivet_dagster.config import parse_config
+from rivet_dagster.config import load_config
 from rivet_dagster.demo.seed import seed
 
 DEMO = Path(__file__).parents[2] / "rivet_dagster" / "demo"
@@ -65,7 +65,7 @@ def test_the_demo_database_is_realistic_and_about_100k_rows(tmp_path):
         assert db.execute("SELECT COUNT(*) FROM orders WHERE note IS NULL").fetchone()[0] > 0
         assert db.execute("SELECT COUNT(*) FROM customers WHERE full_name LIKE '%ü%' OR full_name LIKE '%李%'"
                           ).fetchone()[0] > 0
-    assert parse_config((DEMO / "rivet.yaml").read_text())
+    assert load_config(DEMO / "rivet.yaml")   # its query_file is beside it
 
 
 def test_the_shipped_instance_config_is_valid(tmp_path, monkeypatch):

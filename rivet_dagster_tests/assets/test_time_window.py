@@ -89,7 +89,7 @@ def test_materializing_a_window_again_replaces_its_files(pg_ticks, tmp_path, exp
     window = expected_ids(dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc))
     assert ids == [i for i in window if not (i % 2 == 0 and i < 100)]          # no stale parts, no duplicates
     recorded = StateStore(path=str(tmp_path / ".rivet_state.db")).partition_objects("ticks", "2024-01-01")
-    assert sorted(recorded) == sorted(p.name for p in export_dir.iterdir() if not p.name.startswith("."))     # the files and their manifest
+    assert sorted(recorded) == sorted(p.name for p in export_dir.iterdir() if not p.name.startswith(".") and p.name != "_SUCCESS")     # the files and their manifest
 
 
 def test_a_range_run_writes_one_file_set_per_window(pg_ticks, tmp_path, export_dir):
@@ -168,7 +168,7 @@ def test_a_sigkill_in_a_window_is_repaired_by_materializing_it_again(pg_ticks, t
     start = dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc)
     assert ids == expected_ids(start, start + dt.timedelta(days=1))       # the window exactly once
     state = StateStore(path=str(tmp_path / ".rivet_state.db"))
-    assert sorted(state.partition_objects("ticks", "2024-01-02")) == sorted(p.name for p in export_dir.iterdir() if not p.name.startswith("."))
+    assert sorted(state.partition_objects("ticks", "2024-01-02")) == sorted(p.name for p in export_dir.iterdir() if not p.name.startswith(".") and p.name != "_SUCCESS")
 
 
 @pytest.mark.parametrize("stage", ["committed", "manifest"])

@@ -162,9 +162,10 @@ def test_variables_come_from_params_then_the_environment(monkeypatch):
     text = VALID.replace("SELECT * FROM users", "SELECT * FROM users WHERE id <= ${MAX_ID} AND t = '${TENANT}'")
     config = parse_config(text, params={"TENANT": "acme"})
     assert config.exports[0].query == "SELECT * FROM users WHERE id <= ${MAX_ID} AND t = '${TENANT}'"  # as written
-    assert config.query_for(config.exports[0]) == "SELECT * FROM users WHERE id <= 5 AND t = 'acme'"
-    assert parse_config(text, params={"TENANT": "x", "MAX_ID": "9"}).query_for(config.exports[0]).startswith(
-        "SELECT * FROM users WHERE id <= 9")
+    query = config.query_for(config.exports[0])                       # values are bound, never pasted
+    assert (query.sql, query.params) == ("SELECT * FROM users WHERE id <= {p0} AND t = {p1}", {"p0": 5, "p1": "acme"})
+    assert parse_config(text, params={"TENANT": "x", "MAX_ID": "9"}).query_for(config.exports[0]).params == {
+        "p0": 9, "p1": "x"}
 
 
 def test_a_missing_variable_is_an_error_never_an_empty_string(monkeypatch):
@@ -183,7 +184,7 @@ def test_query_file_is_read_relative_to_the_config_file(tmp_path: Path):
     (tmp_path / "rivet.yaml").write_text(VALID.replace("query: SELECT * FROM users", "query_file: sql/users.sql"))
     config = load_config(tmp_path / "rivet.yaml")
     assert config.query_template(config.exports[0]) == "SELECT id FROM users\n"   # the file as written
-    assert config.query_for(config.exports[0]) == "SELECT id FROM users"          # the SQL a run wraps
+    assert config.query_for(config.exports[0]).sql == "SELECT id FROM users"      # the SQL a run wraps
 
 
 def test_broken_yaml_and_missing_files_are_reported_with_the_file():

@@ -20,7 +20,18 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-class S3Store:
+class _Store:
+    """What the tests read back: files and manifests (`keys`), and whether a prefix holds the `_SUCCESS` marker
+    that a finished commit writes."""
+
+    def keys(self) -> list[str]:
+        return [key for key in self.all_keys() if key.rsplit("/", 1)[-1] != "_SUCCESS"]
+
+    def marked_complete(self, prefix: str = "exports/") -> bool:
+        return f"{prefix}_SUCCESS" in self.all_keys()
+
+
+class S3Store(_Store):
     kind, scheme = "s3", "s3"
 
     def __init__(self):
@@ -50,7 +61,7 @@ class S3Store:
         return {"type": "s3", "bucket": bucket or self.bucket, "prefix": prefix, "endpoint": self.endpoint,
                 "region": "us-east-1", "access_key_env": "RIVET_TEST_S3_KEY", "secret_key_env": "RIVET_TEST_S3_SECRET"}
 
-    def keys(self) -> list[str]:
+    def all_keys(self) -> list[str]:
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
         return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
 
@@ -61,7 +72,7 @@ class S3Store:
         return [u["Key"] for u in self.client.list_multipart_uploads(Bucket=self.bucket).get("Uploads", [])]
 
 
-class GCSStore:
+class GCSStore(_Store):
     kind, scheme = "gcs", "gs"
 
     def __init__(self):
@@ -88,7 +99,7 @@ class GCSStore:
         return {"type": "gcs", "bucket": bucket or self.bucket, "prefix": prefix, "endpoint": self.endpoint,
                 "allow_anonymous": True}
 
-    def keys(self) -> list[str]:
+    def all_keys(self) -> list[str]:
         return sorted(blob.name for blob in self.client.list_blobs(self.bucket))
 
     def read(self, key: str) -> bytes:

@@ -1,11 +1,15 @@
 """Crash matrix on local disk: `dagster asset materialize` is SIGKILLed at a stage boundary, then rerun.
 
-After any crash no final path holds a partial file, and the rerun delivers every source row. Parts a crash
-left without their manifest are removed by the rerun; a commit whose manifest was written is complete and kept.
+After any crash no final path holds a partial file, and a reader that lists the folder as Spark, Hive, DuckDB and
+pyarrow do sees no part of an unfinished commit (parts wait under hidden names until their manifest is written),
+nor a `_SUCCESS` marker. The rerun delivers every source row: parts a crash left without their manifest are
+removed; a commit whose manifest was written is complete, and is published and kept.
 """
 import signal
 from pathlib import Path
 
+import duckdb
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
@@ -26,17 +30,21 @@ def final_files(out: Path) -> list[Path]:
     return sorted(out.glob("crash_*.parquet"))
 
 
+def hidden_parts(out: Path) -> list[Path]:
+    return sorted(out.glob(".crash_*.pending"))
+
+
 def state_rows(config: Path, sql: str) -> list[tuple]:
     with StateStore(path=str(config.parent / ".rivet_state.db")).connect() as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         return [tuple(row) for row in conn.execute(sql).fetchall()]
 
 
-@pytest.mark.parametrize("stage, committed_before_crash, kept_after_rerun", [
-    ("fetch", False, False), ("staged", False, False), ("committed", True, False), ("manifest", True, True),
-    ("recorded", True, True), ("metric", True, True)])
+@pytest.mark.parametrize("stage, visible_before_rerun, kept_after_rerun", [
+    ("fetch", False, False), ("staged", False, False), ("committed", False, False), ("manifest", False, True),
+    ("published", True, True), ("recorded", True, True), ("metric", True, True)])
 def test_a_sigkill_at_any_stage_leaves_no_partial_file_and_a_rerun_delivers_everything(
-        crash_table, tmp_path, export_dir, stage, committed_before_crash, kept_after_rerun):
+        crash_table, tmp_path, export_dir, stage, visible_before_rerun, kept_after_rerun):
     config = write_config(tmp_path, {"type": "postgres", "url": crash_table, "tuning": {"profile": "fast"}},
                           [{"name": "crash", "query": "SELECT * FROM crash_src", "format": "parquet",
                             "max_file_size": "1MB", "tuning": {"batch_size": 20_000},
@@ -46,8 +54,14 @@ def test_a_sigkill_at_any_stage_leaves_no_partial_file_and_a_rerun_delivers_ever
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
     for path in final_files(export_dir):  # whatever reached a final path is a complete, readable file
         assert pq.ParquetFile(path).metadata.num_rows > 0
-    assert bool(final_files(export_dir)) == committed_before_crash
-    before = {p.name for p in final_files(export_dir)}
+    assert bool(final_files(export_dir)) == visible_before_rerun
+    listed = ds.dataset(export_dir, format="parquet").files     # what a reader listing the folder takes
+    assert sum(pq.ParquetFile(f).metadata.num_rows for f in listed) == (ROWS if visible_before_rerun else 0)
+    [(globbed,)] = duckdb.sql(f"SELECT count(*) FROM glob('{export_dir}/*.parquet')").fetchall()   # DuckDB's glob
+    assert bool(globbed) == visible_before_rerun
+    assert (export_dir / "_SUCCESS").exists() == (stage == "metric")  # only a finished commit marks the folder
+    before = {p.name for p in final_files(export_dir)} | ({p.name for p in hidden_parts(export_dir)}
+                                                          if kept_after_rerun else set())
 
     rerun = materialize_cli(config, tmp_path / "home", "crash")
     assert rerun.returncode == 0, rerun.stderr[-2000:]
@@ -58,7 +72,9 @@ def test_a_sigkill_at_any_stage_leaves_no_partial_file_and_a_rerun_delivers_ever
     assert sum(rows for _, rows in run_files) == ROWS
     assert not (export_dir / ".rivet-staging").exists()              # leftovers of the crash are cleaned
     after = {p.name for p in final_files(export_dir)}
+    assert hidden_parts(export_dir) == [] and (export_dir / "_SUCCESS").exists()
     if kept_after_rerun:
+        before = {name.removeprefix(".").removesuffix(".pending") for name in before}
         assert before and before <= after                             # a complete file set stays (at-least-once)
     else:
         assert not before & after                                     # parts without a manifest are gone

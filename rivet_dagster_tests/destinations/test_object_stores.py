@@ -85,6 +85,7 @@ def test_every_mode_round_trips_through_the_store_with_a_manifest_per_materializ
     data_keys = [key for key in keys if not key.endswith("_manifest.json")]
     assert listed == sorted(f"{store.scheme}://{store.bucket}/{key}" for key in data_keys)  # no unlisted object
     assert ids_from_objects(store, keys) == list(range(1, ROWS + 1))
+    assert store.marked_complete()                                    # _SUCCESS: the last commit finished
     assert sum(m["rows"] for m in manifests) == ROWS
     assert all(m["export"] == "cloud" and m["schema"][0] == {"name": "id", "type": "int32"} for m in manifests)
     assert all(m["run_id"] and f["rows"] > 0 and f["bytes"] > 0 and len(f["sha256"]) == 64
@@ -126,8 +127,8 @@ def test_gcs_uploads_are_create_only(cloud_src, gcs, tmp_path):
     materialize(config)
     proxy.cut()
     uploads = [line for line in bytes(proxy.recorded).split(b"\r\n") if line.startswith(b"POST /upload/")]
-    assert len(uploads) == 2                                       # the file, then its manifest
-    assert all(b"ifGenerationMatch=0" in line for line in uploads)
+    assert len(uploads) == 3                                   # the file, its manifest, then _SUCCESS
+    assert all(b"ifGenerationMatch=0" in line for line in uploads)  # the marker was withdrawn at the start
 
 
 def test_a_partitioned_downstream_asset_reads_its_partitions_latest_files(cloud_src, store, tmp_path):
@@ -180,20 +181,31 @@ def test_gcs_honours_storage_emulator_host(cloud_src, gcs, tmp_path, monkeypatch
     assert exported.dataset().count_rows() == ROWS                       # pyarrow's GCS filesystem too
 
 
-def test_staged_files_stay_after_a_failed_commit_until_the_next_run(cloud_src, store, tmp_path):
+def test_staged_files_stay_after_a_failed_commit_until_the_next_run(cloud_src, proxied_store, tmp_path):
+    store, proxy, destination = proxied_store
     staging = tmp_path / "staging"
-    config = cloud_config(tmp_path, cloud_src, store.destination(bucket="rivet-not-yet"))
+    config = cloud_config(tmp_path, cloud_src, destination, tuning={"max_retries": 1, "retry_backoff_ms": 100})
     config.write_text(config.read_text() + f"staging_dir: {staging}\n")
     instance = dg.DagsterInstance.ephemeral()
+    proxy.cut_after = 4096          # the preflight gets through, the upload does not: the store goes down
     failed = materialize(config, raise_on_error=False, instance=instance)
     assert not failed.success
     kept = list((staging / "cloud" / failed.run_id).glob("*.parquet"))
     assert len(kept) == 1 and pq.read_metadata(kept[0]).num_rows == ROWS     # left for diagnosis
 
-    config.write_text(config.read_text().replace("rivet-not-yet", store.bucket))
+    proxy.restore()
     rerun = materialize(config, instance=instance)
     assert rerun.success and not staging.exists()             # the leftover swept, this run's folder removed
     assert ids_from_objects(store, store.keys()) == list(range(1, ROWS + 1))
+
+
+def test_a_missing_bucket_fails_before_the_source_is_read(cloud_src, store, tmp_path):
+    staging = tmp_path / "staging"
+    config = cloud_config(tmp_path, cloud_src, store.destination(bucket="rivet-not-there"))
+    config.write_text(config.read_text() + f"staging_dir: {staging}\n")
+    result = materialize(config, raise_on_error=False)
+    assert "preflight on" in step_error(result) and "does not exist" in step_error(result)
+    assert not staging.exists() and StateStore(path=str(tmp_path / ".rivet_state.db")).pending_commits("cloud") == []
 
 
 def test_missing_credential_variables_fail_without_leaking_anything(cloud_src, s3, tmp_path, monkeypatch):

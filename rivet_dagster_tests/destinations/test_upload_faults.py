@@ -57,6 +57,7 @@ def test_the_store_going_down_mid_upload_fails_cleanly_and_a_rerun_delivers_ever
     assert f"on {store.kind.upper()}({store.bucket}) failed" in failed.stderr
     objects, listed = manifested(store)
     assert listed == [] and len(objects) <= 1          # at most the first part, and no manifest: not complete
+    assert not store.marked_complete()                 # and no _SUCCESS for readers that look for one
     assert state.cursor("big") is None                 # the cursor did not move
     if store.kind == "s3":
         assert store.unfinished_uploads()              # the cut multi-part upload could not even be aborted
@@ -68,6 +69,7 @@ def test_the_store_going_down_mid_upload_fails_cleanly_and_a_rerun_delivers_ever
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     objects, listed = manifested(store)
     assert sorted(objects) == sorted(listed) and len(objects) >= 2   # nothing unlisted is left behind
+    assert store.marked_complete()
     assert exported_ids(store, objects) == list(range(1, ROWS + 1))  # every row, exactly once
     assert state.cursor("big") == ROWS and state.pending_commits("big") == []
     if store.kind == "s3":

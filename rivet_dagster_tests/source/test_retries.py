@@ -4,10 +4,14 @@ connection killed mid-fetch) is retried with a fresh connection and every row ar
 import multiprocessing
 import time
 
+import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
+from rivet_dagster.assets.chunks import register_plan
+from rivet_dagster.config import load_config
+from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.source.errors import PERMANENT, classify
 from rivet_dagster.state.store import StateStore
 from rivet_dagster_tests.conftest import materialize, sql_engine, write_config
@@ -44,15 +48,32 @@ def cut_off_once(url: str, find: str, kill: str, deadline_s: float = 30) -> mult
     return killer
 
 
+MODES = {  # every read path: a full read, a chunk's bound range, an incremental read after a bound cursor
+    "full": {},
+    "chunked": {"mode": "chunked", "chunk_column": "id", "chunk_size": 100_000},
+    "incremental": {"mode": "incremental", "cursor_column": "id"},
+}
+
+
+@pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize("engine", list(SLOW))
-def test_a_connection_killed_mid_fetch_is_retried_and_every_row_arrives_once(engine, request, tmp_path, export_dir):
+def test_a_connection_killed_mid_fetch_is_retried_and_every_row_arrives_once(engine, mode, request, tmp_path,
+                                                                              export_dir):
     fixture, query, find, kill = SLOW[engine]
     url = request.getfixturevalue(fixture)
     config = write_config(tmp_path, {"type": engine, "url": url}, [{
         "name": "slow", "query": query, "format": "parquet", "tuning": {"max_retries": 2, "retry_backoff_ms": 200},
-        "destination": {"type": "local", "path": str(export_dir)}}])
+        "destination": {"type": "local", "path": str(export_dir)}, **MODES[mode]}])
+    instance, run = dg.DagsterInstance.ephemeral(), {}
+    if mode == "chunked":
+        loaded = load_config(config)
+        [run["partition_key"]] = register_plan(instance, loaded, loaded.exports[0],
+                                               SourceDatabase(loaded.source, loaded.base_dir),
+                                               StateStore(path=str(tmp_path / ".rivet_state.db")))
+    if mode == "incremental":  # a stored cursor, so the read that is cut binds it
+        StateStore(path=str(tmp_path / ".rivet_state.db")).close_window("slow", 0)
     killer = cut_off_once(url, find, kill)
-    result = materialize(config)
+    result = materialize(config, instance=instance, **run)
     killer.join(timeout=5)
     assert result.asset_materializations_for_node("slow")[0].metadata["source_retries"].value == 1
     [path] = list(export_dir.glob("slow_*.parquet"))

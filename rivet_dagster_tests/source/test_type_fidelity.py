@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from rivet_dagster.config.models import SourceConfig
+from rivet_dagster.config.query import UserQuery
 from rivet_dagster.config.tuning import merge_tuning
 from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.source.readers import describe
@@ -29,7 +30,7 @@ def export_table(tmp_path: Path, out: Path, source: dict, query: str) -> pa.Tabl
 def test_postgres_types_without_an_exact_mapping_are_errors_naming_the_column(pg_url, expression, db_type):
     source = SourceDatabase(SourceConfig(type="postgres", url=pg_url))
     with pytest.raises(UnsupportedTypeError, match=f"column 'odd' has type {db_type}.*cast it in the query"):
-        describe(source, f"SELECT {expression} AS odd", merge_tuning(None, None))
+        describe(source, UserQuery(f"SELECT {expression} AS odd"), merge_tuning(None, None))
 
 
 def test_mariadb_time_values_beyond_a_day_are_an_error_not_a_wrong_time(mariadb_url, tmp_path, export_dir):
