@@ -13,13 +13,13 @@ import re
 import sys
 from dataclasses import dataclass, field
 
-from ..config import ExportConfig, RivetConfig
-from ..errors import first_line
-from ..source import queries
-from ..source.engines import SourceDatabase, close_quietly
-from ..source.queries import ReadPlan
-from ..source.readers import execute
-from .common import add_export_argument, config_flags, config_from, named_export
+from rivet_dagster.config import ExportConfig, RivetConfig
+from rivet_dagster.errors import first_line
+from rivet_dagster.source import queries
+from rivet_dagster.source.engines import SourceDatabase, close_quietly
+from rivet_dagster.source.queries import ReadPlan
+from rivet_dagster.source.readers import execute
+from rivet_dagster.cli.common import add_export_argument, config_flags, config_from, named_export
 
 # Rivet's thresholds (rows, from the planner's estimate)
 SMALL_TABLE = 1_000_000       # an unindexed read is merely DEGRADED up to this; `fast` with an index

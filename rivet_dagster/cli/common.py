@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..build import STATE_FILE
-from ..config import ExportConfig, RivetConfig, load_config, parse_config
-from ..config.loader import MAX_CONFIG_BYTES, config_text
-from ..state.store import StateStore
+from rivet_dagster.defs.build import STATE_FILE
+from rivet_dagster.config import ExportConfig, RivetConfig, load_config, parse_config
+from rivet_dagster.config.loader import MAX_CONFIG_BYTES, config_text
+from rivet_dagster.state.store import StateStore
 
 STDIN = "-"
 

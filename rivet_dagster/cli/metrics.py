@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from .common import (add_export_argument, add_last_argument, config_flags, config_from,
+from rivet_dagster.cli.common import (add_export_argument, add_last_argument, config_flags, config_from,
                      named_export, state_store)
-from .tables import first_line, print_records
+from rivet_dagster.cli.tables import first_line, print_records
 
 
 def register(subparsers) -> None:

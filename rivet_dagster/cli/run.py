@@ -17,19 +17,19 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from ..assets.chunks import register_plan
-from ..assets.partitions import partitions_for
-from ..build import build_definitions
-from ..checks.asset_checks import RECONCILE_TAG, VALIDATE_TAG
-from ..config.models import SECRET_NAME
-from ..errors import export_error, export_message, first_line
-from ..resource_keys import DefinitionNames
-from ..sensors.failure_alerts import CLI_TAG, post_failure
-from ..source.engines import SourceDatabase
-from ..state.store import StateStore
-from .common import (STDIN, add_export_argument, config_flags, config_from, named_export,
+from rivet_dagster.modes.chunk_plan import register_plan
+from rivet_dagster.modes.partitions import partitions_for
+from rivet_dagster.defs.build import build_definitions
+from rivet_dagster.defs.checks import RECONCILE_TAG, VALIDATE_TAG
+from rivet_dagster.config.models import SECRET_NAME
+from rivet_dagster.errors import export_error, export_message, first_line
+from rivet_dagster.defs.names import DefinitionNames
+from rivet_dagster.defs.sensors.failure_alerts import CLI_TAG, post_failure
+from rivet_dagster.source.engines import SourceDatabase
+from rivet_dagster.state.store import StateStore
+from rivet_dagster.cli.common import (STDIN, add_export_argument, config_flags, config_from, named_export,
                      params_from, state_path)
-from .metrics import seconds
+from rivet_dagster.cli.metrics import seconds
 
 OK, FAILED, TRANSIENT, INTEGRITY, DRIFT = 0, 1, 2, 3, 4
 INTEGRITY_CHECKS = ("quality", "validate", "reconcile")

@@ -7,13 +7,13 @@ from collections import Counter
 
 import dagster as dg
 
-from ..assets.chunks import partitions_name, reset_plan
-from ..config import ExportConfig
-from ..state.cursors import display
-from ..state.store import StateStore
-from .common import (CliError, add_export_argument, add_last_argument, config_flags,
+from rivet_dagster.modes.chunk_plan import partitions_name, reset_plan
+from rivet_dagster.config import ExportConfig
+from rivet_dagster.state.cursors import display
+from rivet_dagster.state.store import StateStore
+from rivet_dagster.cli.common import (CliError, add_export_argument, add_last_argument, config_flags,
                      config_from, named_export, state_path, state_store)
-from .tables import first_line, print_json, print_records, print_table
+from rivet_dagster.cli.tables import first_line, print_json, print_records, print_table
 
 
 def register(subparsers) -> None:

@@ -12,9 +12,9 @@ from typing import Any, get_args
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .errors import ConfigError, ConfigErrors, KeyedError
-from .models import ExportConfig, RivetConfig
-from .tuning import TUNING_KEYS
+from rivet_dagster.config.errors import ConfigError, ConfigErrors, KeyedError
+from rivet_dagster.config.models import ExportConfig, RivetConfig
+from rivet_dagster.config.tuning import TUNING_KEYS
 
 LOG = logging.getLogger("rivet_dagster.config")
 MAX_CONFIG_BYTES = 1 << 20   # a rivet.yaml is a few KB; anything this large is a mistake or an attack

@@ -14,9 +14,9 @@ from typing import Literal
 from dagster._utils.schedules import is_valid_cron_string  # the check Dagster's ScheduleDefinition applies
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .errors import ConfigError, KeyedError
-from .query import UnsafeQuery, UserQuery, bind_params, check_read_only
-from .tuning import EffectiveTuning, merge_tuning
+from rivet_dagster.config.errors import ConfigError, KeyedError
+from rivet_dagster.config.query import UnsafeQuery, UserQuery, bind_params, check_read_only
+from rivet_dagster.config.tuning import EffectiveTuning, merge_tuning
 
 CONFIG_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 EXPORT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
@@ -320,7 +320,7 @@ class RivetConfig(Strict):
 
     def error(self, key_path: tuple, message: str) -> ConfigError:
         """A ConfigError pointing at a key of this config (file and line where it was loaded from)."""
-        from .loader import format_key, line_for
+        from rivet_dagster.config.loader import format_key, line_for
         return ConfigError(message, file=self.config_file, line=line_for(self.key_lines, key_path),
                            key=format_key(key_path))
 
@@ -346,7 +346,7 @@ class RivetConfig(Strict):
         parameters (`config/query.py`) with values from the run's params, then build_definitions' params, then the
         environment. A missing key, a key where its value would become SQL, or a query that is not a SELECT fails
         before any query runs, naming the export's key and line."""
-        from .loader import line_for
+        from rivet_dagster.config.loader import line_for
         index = self.exports.index(export)
         key = ("exports", index, "query" if export.query is not None else "query_file")
         where = {"file": self.config_file, "line": line_for(self.key_lines, key), "key": f"exports[{index}].{key[2]}"}

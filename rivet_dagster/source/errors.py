@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from ..errors import first_line
-from ..retries import Retrier, Verdict
+from rivet_dagster.errors import first_line
+from rivet_dagster.retries import Retrier, Verdict
 
 
 class SourceError(RuntimeError):

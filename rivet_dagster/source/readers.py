@@ -17,13 +17,13 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-from ..config.tuning import EffectiveTuning, estimated_row_bytes
-from .engines import SourceDatabase, SourceError, close_quietly, first_line
-from .pacing import StallWatchdog, read_ahead, throttled
-from ..config.query import UserQuery
-from . import queries
-from .queries import ReadPlan
-from .types import SourceColumn, mysql_column, postgres_type, schema_of, conform
+from rivet_dagster.config.tuning import EffectiveTuning, estimated_row_bytes
+from rivet_dagster.source.engines import SourceDatabase, SourceError, close_quietly, first_line
+from rivet_dagster.source.pacing import StallWatchdog, read_ahead, throttled
+from rivet_dagster.config.query import UserQuery
+from rivet_dagster.source import queries
+from rivet_dagster.source.queries import ReadPlan
+from rivet_dagster.source.types import SourceColumn, mysql_column, postgres_type, schema_of, conform
 
 READ_AHEAD_BATCHES = 2
 MAX_BATCH_BYTES = 16 << 20  # ADBC's own default; the batch row count never makes a batch larger than this

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from . import cursors
-from .cursors import Window
-from .migrations import NewerSchema, migrate
+from rivet_dagster.state import cursors
+from rivet_dagster.state.cursors import Window
+from rivet_dagster.state.migrations import NewerSchema, migrate
 
 
 class StateStoreError(RuntimeError):

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from rivet_dagster.assets.chunks import register_plan
+from rivet_dagster.modes.chunk_plan import register_plan
 from rivet_dagster.cli.main import main
 from rivet_dagster.config import load_config
 from rivet_dagster.source.engines import SourceDatabase

@@ -139,7 +139,7 @@ import sqlalchemy as sa
 from rivet_dagster_tests.conftest import sql_engine
 
 # The destination tests' session-scoped servers (moto S3, GCS emulator); importing them makes them fixtures here.
-from rivet_dagster_tests.destinations.conftest import (  # noqa: F401
+from rivet_dagster_tests.commit.conftest import (  # noqa: F401
     S3_ACCESS_KEY,
     S3_SECRET_KEY,
     gcs_server,

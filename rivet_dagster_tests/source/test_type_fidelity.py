@@ -1,7 +1,7 @@
 """Types without an exact mapping are errors naming the column; SQLite columns take the type of their values.
 
 That every type arrives exactly, in every mode, engine and format, is
-`rivet_dagster_tests/assets/test_every_mode_reads_every_type.py`."""
+`rivet_dagster_tests/modes/test_every_mode_reads_every_type.py`."""
 from pathlib import Path
 
 import pyarrow as pa
