@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from rivet_dagster.modes.chunk_plan import register_plan
-from rivet_dagster.modes.partitions import partitions_for
+from rivet_dagster.modes import ModeRefused, mode_of
 from rivet_dagster.defs.build import build_definitions
 from rivet_dagster.defs.checks import RECONCILE_TAG, VALIDATE_TAG
 from rivet_dagster.config.models import SECRET_NAME
@@ -132,33 +131,19 @@ def _export_job(defs: dg.Definitions, export, debug: bool) -> dg.JobDefinition:
     selection = dg.AssetSelection.assets(export.name) | dg.AssetSelection.checks_for_assets(export.name)
     job_defs = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, resources=defs.resources,
                               jobs=[dg.define_asset_job(JOB_NAME, selection=selection,
-                                                        partitions_def=partitions_for(export))],
+                                                        partitions_def=mode_of(export).partitions(export))],
                               loggers=None if debug else {"console": _brief_console})
     return job_defs.resolve_job_def(JOB_NAME)
 
 
 def _partition_keys(config, export, instance, state, resume: bool, outcome: Outcome) -> list[str | None]:
-    """What one `run` of the export covers: every planned chunk (with --resume, those not completed), the latest
-    closed time window, or the whole export."""
-    partitions = partitions_for(export)
-    if export.mode == "chunked":  # this config's plan (the instance may hold another config's same-named keys)
-        register_plan(instance, config, export, SourceDatabase(config.source, config.base_dir), state)
-        keys = [task["chunk_key"] for task in state.chunk_tasks(export.name)]
-        if not resume:
-            return keys
-        if not export.chunk_checkpoint:
-            outcome.failed(FAILED, f"export '{export.name}': --resume needs chunk_checkpoint: true (no chunk "
-                                   "progress is recorded without it)")
-            return []
-        done = {t["chunk_key"] for t in state.chunk_tasks(export.name) if t["status"] == "completed"}
-        pending = [key for key in keys if key not in done]
-        if not pending:
-            outcome.failed(FAILED, f"export '{export.name}': --resume but no in-progress chunk checkpoint (all "
-                                   f"{len(keys)} chunks are completed); run without --resume to export again")
-        return pending
-    if isinstance(partitions, dg.TimeWindowPartitionsDefinition):
-        return [partitions.get_last_partition_key()]
-    return [None]
+    """What one `run` of the export covers, as its mode says (every planned chunk, the latest closed window, the
+    whole export); nothing when the mode refuses (`--resume` with nothing to resume)."""
+    try:
+        return mode_of(export).run_keys(config, export, instance, state, resume)
+    except ModeRefused as exc:
+        outcome.failed(FAILED, str(exc))
+        return []
 
 
 def _run_one(config, export, defs, instance, state, params, resume, tags, debug) -> Outcome:

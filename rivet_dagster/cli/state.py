@@ -7,6 +7,7 @@ from collections import Counter
 
 import dagster as dg
 
+from rivet_dagster.modes import mode_of
 from rivet_dagster.modes.chunk_plan import partitions_name, reset_plan
 from rivet_dagster.config import ExportConfig
 from rivet_dagster.state.cursors import display
@@ -72,7 +73,7 @@ def export_summary(export: ExportConfig, store: StateStore | None) -> dict:
     if window is not None:
         after = "-inf" if window.after is None else display(window.after)
         summary["pending_window"] = f"({after}, {display(window.up_to)}]"
-    if export.mode == "chunked":
+    if mode_of(export).has_chunks:
         statuses = Counter(task["status"] for task in store.chunk_tasks(name))
         summary["chunks_completed"], summary["chunks_total"] = statuses["completed"], sum(statuses.values())
     return summary
@@ -113,7 +114,7 @@ def show_files(args: argparse.Namespace) -> int:
 def show_chunks(args: argparse.Namespace) -> int:
     config = config_from(args)
     export = named_export(config, args.export)
-    if export.mode != "chunked":
+    if not mode_of(export).has_chunks:
         raise CliError(f"export '{export.name}' is mode: {export.mode}; only chunked exports have chunks")
     store = state_store(config)
     tasks = store.chunk_tasks(export.name) if store else []

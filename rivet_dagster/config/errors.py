@@ -40,3 +40,21 @@ class KeyedError(ValueError):
     def __init__(self, key: str, message: str):
         self.key = key
         super().__init__(message)
+
+
+KeyPath = tuple  # ("exports", 2, "destination", "bucket")
+
+
+def format_key(key_path: KeyPath) -> str:
+    out = ""
+    for part in key_path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def line_for(lines: dict[KeyPath, int], key_path: KeyPath) -> int | None:
+    """The line of the key, or of its nearest ancestor that exists in the file (for missing keys)."""
+    for end in range(len(key_path), -1, -1):
+        if key_path[:end] in lines:
+            return lines[key_path[:end]]
+    return None

@@ -12,7 +12,7 @@ from typing import Any, get_args
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from rivet_dagster.config.errors import ConfigError, ConfigErrors, KeyedError
+from rivet_dagster.config.errors import ConfigError, ConfigErrors, KeyedError, KeyPath, format_key, line_for
 from rivet_dagster.config.models import ExportConfig, RivetConfig
 from rivet_dagster.config.tuning import TUNING_KEYS
 
@@ -23,7 +23,6 @@ MERGE_TAG = "tag:yaml.org,2002:merge"
 PLAIN_TAGS = {f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "float", "bool", "null", "timestamp", "map",
                                                        "seq")}
 VARIABLE = re.compile(r"\$\{([^}]*)\}")
-KeyPath = tuple  # ("exports", 2, "destination", "bucket")
 
 
 def load_config(path: str | os.PathLike, params: Mapping[str, str] | None = None) -> RivetConfig:
@@ -122,13 +121,6 @@ def _with_local_path_resolved(export: ExportConfig, base_dir: Path) -> ExportCon
         return export
     path = os.path.normpath(base_dir / export.destination.local_dir)
     return export.model_copy(update={"destination": export.destination.model_copy(update={"path": path})})
-
-
-def format_key(key_path: KeyPath) -> str:
-    out = ""
-    for part in key_path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 class _Builder:
@@ -281,12 +273,4 @@ def _model_in(annotation: Any) -> Any:
         found = _model_in(arg)
         if found is not None:
             return found
-    return None
-
-
-def line_for(lines: dict[KeyPath, int], key_path: KeyPath) -> int | None:
-    """The line of the key, or of its nearest ancestor that exists in the file (for missing keys)."""
-    for end in range(len(key_path), -1, -1):
-        if key_path[:end] in lines:
-            return lines[key_path[:end]]
     return None

@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from dagster._utils.schedules import is_valid_cron_string  # the check Dagster's ScheduleDefinition applies
+import dagster as dg
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rivet_dagster.config.errors import ConfigError, KeyedError
+from rivet_dagster.config.errors import ConfigError, KeyedError, format_key, line_for
 from rivet_dagster.config.query import UnsafeQuery, UserQuery, bind_params, check_read_only
 from rivet_dagster.config.tuning import EffectiveTuning, merge_tuning
 
@@ -23,6 +23,14 @@ EXPORT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
+
+# What the schema knows of each mode (what a mode *does* is in `modes/`): the keys it requires, the keys only one
+# mode may use, and the modes whose runs commit several file sets (stdout has no boundary between them).
+MODE_KEYS = {"full": (), "incremental": ("cursor_column",), "chunked": ("chunk_column",),
+             "time_window": ("time_column", "days_window")}
+ONLY_IN_MODE = {"partitioning": "time_window", "sensor": "incremental", "chunk_dense": "chunked"}
+ONLY_IN_MODE_WHY = {"sensor": " (it polls the cursor column)"}
+SPLIT_MODES = ("chunked",)
 
 SECRET_NAME = re.compile(r"(?i)pass|pwd|secret|token|credential|auth|api_?key|private|cert|session|cookie|signature")
 
@@ -165,6 +173,15 @@ class QualityConfig(Strict):
         return value
 
 
+def _valid_cron(expression: str) -> bool:
+    """What Dagster's ScheduleDefinition accepts (its own check, through its public API)."""
+    try:
+        dg.ScheduleDefinition(name="cron_probe", cron_schedule=expression, job_name="cron_probe")
+    except dg.DagsterInvalidDefinitionError:
+        return False
+    return True
+
+
 class ExportConfig(Strict):
     name: str
     query: str | None = None
@@ -211,19 +228,21 @@ class ExportConfig(Strict):
             raise KeyedError("query", "must specify 'query' or 'query_file'")
         if self.query is not None and self.query_file is not None:
             raise KeyedError("query_file", "specify either 'query' or 'query_file', not both")
-        required = {"incremental": ("cursor_column",), "chunked": ("chunk_column",),
-                    "time_window": ("time_column",) if self.partitioning else ("time_column", "days_window")}
-        for key in required.get(self.mode, ()):
+        for key in MODE_KEYS[self.mode]:
+            if key == "days_window" and self.partitioning is not None:
+                continue  # partitions give the windows
+
             if getattr(self, key) is None:
                 raise KeyedError(key, f"{self.mode} mode requires {key}")
-        if self.partitioning is not None and self.mode != "time_window":
-            raise KeyedError("partitioning", "partitioning is only valid with mode: time_window")
-        if self.sensor is not None and self.mode != "incremental":
-            raise KeyedError("sensor", "sensor is only valid with mode: incremental (it polls the cursor column)")
-        if self.schedule is not None and not is_valid_cron_string(self.schedule):
+        for key in ONLY_IN_MODE:
+            if getattr(self, key) not in (None, False) and self.mode != ONLY_IN_MODE[key]:
+                raise KeyedError(key, f"{key} is only valid with mode: {ONLY_IN_MODE[key]}"
+                                      + ONLY_IN_MODE_WHY.get(key, ""))
+        if self.partitioning is not None and self.schedule is not None:
+            raise KeyedError("schedule", "a partitioned time_window export is scheduled per window already; remove "
+                                         "'schedule'")
+        if self.schedule is not None and not _valid_cron(self.schedule):
             raise KeyedError("schedule", f"'{self.schedule}' is not a valid cron expression (e.g. '0 3 * * *')")
-        if self.chunk_dense and self.mode != "chunked":
-            raise KeyedError("chunk_dense", "chunk_dense is only valid with mode: chunked")
         if self.compression_level is not None:
             ranges = {"zstd": (1, 22), "gzip": (0, 10)}
             if self.compression not in ranges:
@@ -236,7 +255,7 @@ class ExportConfig(Strict):
             self.max_file_size_bytes  # noqa: B018 - validates the size string
         if self.destination.type == "stdout" and self.validate_files:
             raise KeyedError("validate", "stdout keeps no files to validate")
-        if self.destination.type == "stdout" and (self.mode == "chunked" or self.max_file_size is not None
+        if self.destination.type == "stdout" and (self.mode in SPLIT_MODES or self.max_file_size is not None
                                                   or self.partitioning is not None):
             raise KeyedError("destination.type", "stdout has no commit boundary between files: it cannot be "
                                                  "used with mode: chunked, max_file_size or partitioning (a "
@@ -320,7 +339,6 @@ class RivetConfig(Strict):
 
     def error(self, key_path: tuple, message: str) -> ConfigError:
         """A ConfigError pointing at a key of this config (file and line where it was loaded from)."""
-        from rivet_dagster.config.loader import format_key, line_for
         return ConfigError(message, file=self.config_file, line=line_for(self.key_lines, key_path),
                            key=format_key(key_path))
 
@@ -346,7 +364,6 @@ class RivetConfig(Strict):
         parameters (`config/query.py`) with values from the run's params, then build_definitions' params, then the
         environment. A missing key, a key where its value would become SQL, or a query that is not a SELECT fails
         before any query runs, naming the export's key and line."""
-        from rivet_dagster.config.loader import line_for
         index = self.exports.index(export)
         key = ("exports", index, "query" if export.query is not None else "query_file")
         where = {"file": self.config_file, "line": line_for(self.key_lines, key), "key": f"exports[{index}].{key[2]}"}

@@ -6,18 +6,17 @@ from collections.abc import Mapping
 
 import dagster as dg
 
-from rivet_dagster.modes.partitions import partitions_for
-from rivet_dagster.defs.factory import SOURCE_TAG, build_export_asset, pool_for, source_group
+from rivet_dagster.config.errors import KeyedError
+from rivet_dagster.defs.factory import build_export_asset
+from rivet_dagster.modes import mode_of
 from rivet_dagster.defs.checks import build_export_checks
 from rivet_dagster.config.loader import load_config
 from rivet_dagster.config.models import RivetConfig
 from rivet_dagster.defs.io_manager import ExportIOManager
 from rivet_dagster.notifications.slack import SlackNotifier
 from rivet_dagster.defs.names import DESTINATION_TYPES, DefinitionNames
-from rivet_dagster.modes.chunk_planner import build_chunk_planner_sensor
 from rivet_dagster.defs.sensors.crashed_runs import build_crashed_runs_sensor
 from rivet_dagster.defs.sensors.failure_alerts import build_failure_alert_sensor
-from rivet_dagster.modes.new_rows import build_new_rows_sensor
 from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.state.store import StateStore
 
@@ -38,8 +37,8 @@ def build_definitions(config: RivetConfig | str | os.PathLike, params: Mapping[s
                                                                                          / STATE_FILE))
     slack = config.notifications.slack if config.notifications else None
     notifier = SlackNotifier(slack)
-    tags = {SOURCE_TAG: source_group(config)}
-    unpartitioned = [e.name for e in config.exports if partitions_for(e) is None]
+    tags = names.source_tags
+    unpartitioned = [e.name for e in config.exports if mode_of(e).partitions(e) is None]
     # Rivet runs exports one after another unless `parallel_exports` / `parallel_export_processes` is set;
     # in Dagster that is the in-process executor (one process, no per-step start-up) vs. the multiprocess one.
     parallel = config.parallel_exports or config.parallel_export_processes
@@ -47,14 +46,13 @@ def build_definitions(config: RivetConfig | str | os.PathLike, params: Mapping[s
         executor=dg.multiprocess_executor if parallel else dg.in_process_executor,
         assets=[build_export_asset(config, export, names) for export in config.exports],
         asset_checks=[check for export in config.exports
-                      for check in build_export_checks(config, export, partitions_for(export), names)],
-        sensors=[build_new_rows_sensor(config, export, source, state) for export in config.exports
-                 if export.mode == "incremental"]
-        + [build_chunk_planner_sensor(config, export, source, state) for export in config.exports
-           if export.mode == "chunked"]
-        + [build_crashed_runs_sensor(config, names, state, {pool_for(config, e) for e in config.exports})]
+                      for check in build_export_checks(config, export, names)],
+        sensors=[sensor for export in config.exports
+                 for sensor in mode_of(export).sensors(config, export, source, state, tags)]
+        + [build_crashed_runs_sensor(config, names, state, {mode_of(e).pool(e, names.source_pool)
+                                                            for e in config.exports})]
         + ([build_failure_alert_sensor(config, names)] if slack and "failure" in slack.on else []),
-        schedules=[_schedule_for(export, tags) for export in config.exports if export.schedule or export.partitioning],
+        schedules=[schedule for export in config.exports if (schedule := mode_of(export).schedule(export, tags))],
         # A job holds assets of one partitioning; partitioned exports run from their asset, a backfill or a schedule.
         jobs=[dg.define_asset_job(names.exports_job, selection=unpartitioned, tags=tags,
                                   description="Every unpartitioned export of the config, once.")]
@@ -68,26 +66,10 @@ def build_definitions(config: RivetConfig | str | os.PathLike, params: Mapping[s
     )
 
 
-def _schedule_for(export, tags: dict[str, str]) -> dg.ScheduleDefinition:
-    """`schedule:` cron for any export; a time-partitioned export gets one that materializes each window once
-    it has closed."""
-    if export.partitioning is not None:
-        job = dg.define_asset_job(f"{export.name}_windows", selection=[export.name],
-                                  partitions_def=partitions_for(export), tags=tags)
-        return dg.build_schedule_from_partitioned_job(job, name=f"{export.name}_schedule",
-                                                      default_status=dg.DefaultScheduleStatus.RUNNING)
-    return dg.ScheduleDefinition(name=f"{export.name}_schedule", cron_schedule=export.schedule,
-                                 target=[export.name], tags=tags, default_status=dg.DefaultScheduleStatus.RUNNING)
-
-
 def _check_partitioning(config: RivetConfig) -> None:
     """What only a built partitions definition can tell, reported at the config's key and line."""
     for i, export in enumerate(config.exports):
-        if export.partitioning is not None:
-            if export.schedule is not None:
-                raise config.error(("exports", i, "schedule"), "a partitioned time_window export is scheduled per "
-                                                               "window already; remove 'schedule'")
-            try:
-                partitions_for(export)
-            except Exception as exc:
-                raise config.error(("exports", i, "partitioning", "start"), f"{exc}") from None
+        try:
+            mode_of(export).partitions(export)
+        except KeyedError as exc:
+            raise config.error(("exports", i, *exc.key.split(".")), str(exc)) from None

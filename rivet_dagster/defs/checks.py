@@ -14,6 +14,7 @@ from rivet_dagster.config.models import ExportConfig, RivetConfig
 from rivet_dagster.commit.destinations import open_destination
 from rivet_dagster.commit.exported import ExportedFiles
 from rivet_dagster.defs.names import DefinitionNames
+from rivet_dagster.modes import mode_of
 from rivet_dagster.modes.reconcile import reconcile
 from rivet_dagster.commit.validate import validate
 
@@ -25,8 +26,10 @@ VALIDATE_DESCRIPTION = ("Re-reads the committed files at the destination and com
 RECONCILE_DESCRIPTION = "Counts the source over exactly the exported scope and compares it with the rows committed."
 
 
-def build_export_checks(config: RivetConfig, export: ExportConfig, partitions: dg.PartitionsDefinition | None,
-                        names: DefinitionNames) -> list[dg.AssetChecksDefinition]:
+def build_export_checks(config: RivetConfig, export: ExportConfig, names: DefinitionNames
+                        ) -> list[dg.AssetChecksDefinition]:
+    partitions = mode_of(export).partitions(export)
+
     def reconcile_with_the_runs_params(context, exported: ExportedFiles):
         return reconcile(config, export, getattr(context.resources, names.source), exported, context.log,
                          ExportRunConfig.params_of(context.run, export.name))

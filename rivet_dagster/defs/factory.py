@@ -1,54 +1,22 @@
-"""One Dagster asset per export: key = export name, group = the source, kinds = engine + format,
-description = the query, code version = a hash of the export's config."""
+"""The asset factory: the translator's spec, and a body that recovers what crashed runs left, stages each
+partition of the run, and runs the gates that must stop a commit. The IO manager commits what it returns."""
 
-import hashlib
-import re
-import time
-from pathlib import Path
+import time  # no `from __future__ import annotations`: Dagster reads the run config's annotation at definition
 
 import dagster as dg
-from sqlalchemy.engine import make_url
 
+from rivet_dagster.commit import protocol
+from rivet_dagster.config.models import ExportConfig, RivetConfig
+from rivet_dagster.defs.names import DefinitionNames
+from rivet_dagster.defs.sensors.crashed_runs import still_working
+from rivet_dagster.defs.translator import QUALITY_CHECK, check_specs_for, policies_for, spec_for
+from rivet_dagster.modes import mode_of
+from rivet_dagster.source.errors import source_retrier
+from rivet_dagster.staging import folders
 from rivet_dagster.staging.drift import describe as describe_drift, schema_drift
 from rivet_dagster.staging.quality import combined
-from rivet_dagster.config.models import ExportConfig, RivetConfig
-from rivet_dagster.commit.destinations import open_destination
-from rivet_dagster.staging import folders as staging
-from rivet_dagster.defs.io_manager import DESTINATION_METADATA, destination_metadata
-from rivet_dagster.commit.protocol import clean_up_interrupted, record_failure
-from rivet_dagster.commit.destinations.retry import store_retrier
-from rivet_dagster.defs.names import DefinitionNames
-from rivet_dagster.defs.sensors import crashed_runs
-from rivet_dagster.source.errors import source_retrier
+from rivet_dagster.staging.staged import StagedExport
 from rivet_dagster.staging.step import stage_export
-from rivet_dagster.modes.chunk_plan import pool_name
-from rivet_dagster.modes.partitions import backfill_policy_for, partitions_for
-
-QUALITY_CHECK = "quality"
-SOURCE_TAG = "rivet/source"  # on every export asset, and on the runs the project launches (jobs, schedules, sensors)
-
-
-def source_group(config: RivetConfig) -> str:
-    """`<type>_<database>` from what the config states (an env var or file URL is not read for a label)."""
-    source = config.source
-    database = source.database
-    if source.url:
-        try:
-            database = make_url(source.url).database
-        except Exception:
-            database = None
-    name = Path(database).stem if database else ""
-    return re.sub(r"\W", "_", f"{source.type}_{name}" if name else source.type)
-
-
-def code_version(config: RivetConfig, export: ExportConfig) -> str:
-    spec = f"{config.source.type}\x1f{config.query_template(export)}\x1f{export.model_dump_json()}"
-    return hashlib.sha256(spec.encode()).hexdigest()[:16]
-
-
-def pool_for(config: RivetConfig, export: ExportConfig) -> str:
-    """The source's pool (a chunked export: its own, sized to `parallel` by its planner)."""
-    return pool_name(export) if export.mode == "chunked" else f"rivet_{source_group(config)}"
 
 
 class ExportRunConfig(dg.Config):
@@ -62,49 +30,32 @@ class ExportRunConfig(dg.Config):
 
 
 def build_export_asset(config: RivetConfig, export: ExportConfig, names: DefinitionNames) -> dg.AssetsDefinition:
-    group = source_group(config)
-    partitions = partitions_for(export)
+    mode, policies, spec = mode_of(export), policies_for(config, export, names), spec_for(config, export, names)
     rivet = config  # `config` is the run config inside the asset (Dagster's name for it)
 
-    @dg.asset(
-        name=export.name,
-        group_name=group,
-        kinds={config.source.type, export.format},
-        description=f"```sql\n{config.query_template(export).strip()}\n```",
-        code_version=code_version(config, export),
-        io_manager_key=names.io_manager(export.destination.type),
-        required_resource_keys={names.source, names.state},
-        tags={SOURCE_TAG: group},
-        pool=pool_for(config, export),
-        partitions_def=partitions,
-        backfill_policy=backfill_policy_for(export),
-        retry_policy=_retry_policy(config, export),
-        metadata={"rivet/mode": export.mode, "rivet/format": export.format,
-                  DESTINATION_METADATA: destination_metadata(export.destination)},
-        check_specs=[dg.AssetCheckSpec(QUALITY_CHECK, asset=export.name, blocking=True,
-                                       description="The quality: gates, judged on the staged data before the "
-                                                   "commit")] if export.quality else None,
-    )
+    @dg.multi_asset(name=export.name, specs=[spec], check_specs=check_specs_for(export),
+                    required_resource_keys={names.source, names.state}, pool=policies.pool,
+                    retry_policy=policies.retry_policy, backfill_policy=policies.backfill_policy)
     def export_asset(context: dg.AssetExecutionContext, config: ExportRunConfig):
         """Stages one file set per partition of the run (a range run covers several windows)."""
-        keys = context.partition_keys if partitions is not None else [None]
+        keys = context.partition_keys if spec.partitions_def is not None else [None]
         state, source = getattr(context.resources, names.state), getattr(context.resources, names.source)
         state.check()  # a store this code cannot use stops the run before the source is read
-        checkpoint = export.mode == "chunked" and export.chunk_checkpoint
+        checkpoint = mode.checkpoints(export)
         staged, key, started, retrier, run_dir = [], keys[0], time.monotonic(), None, None
         try:
             query = rivet.query_for(export, config.params)  # a ${KEY} nothing fills fails before anything else
-            run_dir = _prepare(rivet, export, state, context)
+            run_dir = protocol.recover(rivet, export, state, context.run.run_id, still_working(context.instance,
+                                                                                               context.log),
+                                       context.log)
             for key in keys:
                 started = time.monotonic()
                 if checkpoint:
                     state.chunk_started(export.name, key)
                 retrier = source_retrier(rivet.tuning_for(export), context.log, source)
                 staged.append(retrier.call(f"{export.name}: the export", lambda key=key: stage_export(
-                    rivet, export, source, state, context.run.run_id, context.log, run_dir, query,
-                    partition_key=key,
-                    time_window=partitions.time_window_for_partition_key(key)
-                    if isinstance(partitions, dg.TimeWindowPartitionsDefinition) else None)))
+                    rivet, export, source, context.run.run_id, context.log, run_dir, query,
+                    lambda columns: mode.scope(export, source, state, query, columns, context.log, key), key)))
                 staged[-1].source_retries = retrier.retries
             # Gates that must stop the commit run here, before the IO manager sees the staged files.
             drift = _schema_drift(export, state, staged, context.log)
@@ -117,34 +68,40 @@ def build_export_asset(config: RivetConfig, export: ExportConfig, names: Definit
                                      + "; ".join(quality.failures), metadata=quality.metadata)
         except BaseException as exc:
             if run_dir is not None:  # nothing staged is worth keeping when nothing will be committed
-                staging.remove(run_dir)
+                folders.remove(run_dir)
             if checkpoint:
                 state.chunk_failed(export.name, key, f"{type(exc).__name__}: {exc}")
-            record_failure(state, export.name, context.run.run_id, export.mode, export.format,
-                           rivet.tuning_for(export).profile_label, time.monotonic() - started, exc, key,
-                           retrier.retries if retrier is not None else 0)
+            protocol.record_failure(state, export.name, context.run.run_id, export.mode, export.format,
+                                    rivet.tuning_for(export).profile_label, time.monotonic() - started, exc, key,
+                                    retrier.retries if retrier is not None else 0)
             raise
-        rows, seconds = sum(s.rows for s in staged), sum(s.extract_seconds for s in staged)
-        yield dg.Output(staged, metadata={
-            "dagster/row_count": rows,
-            "dagster/column_schema": dg.TableSchema(
-                columns=[dg.TableColumn(f.name, str(f.type)) for f in staged[0].schema]),
-            "status": "success" if any(s.status == "success" for s in staged) else staged[0].status,
-            "bytes": sum(s.bytes for s in staged),
-            "extract_seconds": round(seconds, 3),
-            "rows_per_second": round(rows / max(seconds, 1e-9)),
-            "peak_rss_mb": max(s.peak_rss_mb for s in staged),
-            "tuning_profile": staged[0].tuning_profile,
-            "source_retries": sum(s.source_retries for s in staged),
-            **({"rivet/params": dg.MetadataValue.json(params)}
-               if (params := rivet.params_used(export, config.params)) else {}),
-            **({"schema_drift": dg.MetadataValue.json(drift)} if drift else {}),
-        })
+        yield dg.Output(staged, output_name=export.name, metadata=_output_metadata(rivet, export, config, staged,
+                                                                                   drift))
 
     return export_asset
 
 
-def _schema_drift(export: ExportConfig, state, staged: list, log) -> dict | None:
+def _output_metadata(config: RivetConfig, export: ExportConfig, run_config: ExportRunConfig,
+                     staged: list[StagedExport], drift: dict | None) -> dict:
+    rows, seconds = sum(s.rows for s in staged), sum(s.extract_seconds for s in staged)
+    params = config.params_used(export, run_config.params)
+    return {
+        "dagster/row_count": rows,
+        "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(f.name, str(f.type))
+                                                         for f in staged[0].schema]),
+        "status": "success" if any(s.status == "success" for s in staged) else staged[0].status,
+        "bytes": sum(s.bytes for s in staged),
+        "extract_seconds": round(seconds, 3),
+        "rows_per_second": round(rows / max(seconds, 1e-9)),
+        "peak_rss_mb": max(s.peak_rss_mb for s in staged),
+        "tuning_profile": staged[0].tuning_profile,
+        "source_retries": sum(s.source_retries for s in staged),
+        **({"rivet/params": dg.MetadataValue.json(params)} if params else {}),
+        **({"schema_drift": dg.MetadataValue.json(drift)} if drift else {}),
+    }
+
+
+def _schema_drift(export: ExportConfig, state, staged: list[StagedExport], log) -> dict | None:
     """This run's columns against the last committed ones: logged and returned; with `on_schema_drift: fail`,
     the run stops here, before anything is committed."""
     with_rows = [s for s in staged if s.rows]
@@ -159,28 +116,3 @@ def _schema_drift(export: ExportConfig, state, staged: list, log) -> dict | None
                          metadata={"schema_drift": dg.MetadataValue.json(drift)})
     log.warning(message)
     return drift
-
-
-def _prepare(config: RivetConfig, export: ExportConfig, state, context: dg.AssetExecutionContext):
-    """Before reading: check the destination's credentials, clean up after crashed runs of this export (their
-    staging folders, and commits they left without a manifest), and open this run's staging folder."""
-    still_working = crashed_runs.still_working(context.instance, context.log)
-    destination = open_destination(export.destination)
-    tuning = config.tuning_for(export)
-    retrier = store_retrier(destination.describe(), tuning.max_retries, tuning.retry_backoff_ms, context.log)
-    retrier.call("preflight", destination.preflight)
-    root = staging.staging_root(config, export)
-    staging.sweep(root, export.name, still_working)
-    clean_up_interrupted(export.name, destination, state, still_working, retrier, context.log)
-    return staging.run_dir(root, export.name, context.run.run_id)
-
-
-def _retry_policy(config: RivetConfig, export: ExportConfig) -> dg.RetryPolicy | None:
-    """Chunks: `chunk_max_attempts` (default max_retries + 1) attempts, backing off from retry_backoff_ms."""
-    if export.mode != "chunked":
-        return None
-    tuning = config.tuning_for(export)
-    attempts = export.chunk_max_attempts or tuning.max_retries + 1
-    if attempts <= 1:
-        return None
-    return dg.RetryPolicy(max_retries=attempts - 1, delay=tuning.retry_backoff_ms / 1000, backoff=dg.Backoff.EXPONENTIAL)

@@ -14,10 +14,9 @@ import dagster as dg
 from rivet_dagster.config.models import DestinationConfig
 from rivet_dagster.notifications.slack import SlackNotifier
 from rivet_dagster.state.store import StateStore
+from rivet_dagster.commit import protocol
 from rivet_dagster.commit.destinations import open_destination
-from rivet_dagster.staging import folders as staging
 from rivet_dagster.commit.exported import ExportedFiles
-from rivet_dagster.commit.protocol import publish
 from rivet_dagster.staging.staged import StagedExport
 
 DESTINATION_METADATA = "rivet/destination"
@@ -33,11 +32,7 @@ class ExportIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: list[StagedExport]) -> None:
         """Commits each staged file set (one per partition in a range run) in the crash matrix's order."""
         started = time.monotonic()
-        destination = open_destination(obj[0].destination)
-        schema_changed = False
-        for staged in obj:
-            schema_changed |= publish(staged, destination, self.state, context.log)
-        staging.remove(obj[0].staging_dir)  # kept only when a commit failed, for diagnosis
+        destination, schema_changed = protocol.commit(obj, self.state, context.log)
         self._notify(obj, schema_changed, time.monotonic() - started, context.step_context.previous_attempt_count,
                      context.log)
         context.add_output_metadata({

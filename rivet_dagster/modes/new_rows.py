@@ -4,14 +4,15 @@ It asks the database for MAX(cursor) over rows after the stored cursor (the curs
 it needs no comparison in Python. The run key is that value, and the sensor's own cursor remembers it, so
 one batch of new rows yields one run. A source error fails the tick (shown in the UI); the daemon goes on.
 """
+from collections.abc import Mapping
+
 import dagster as dg
 
-from rivet_dagster.defs.factory import SOURCE_TAG, source_group
-from rivet_dagster.modes.read_plans import bind_type, query_column
 from rivet_dagster.config.models import ExportConfig, RivetConfig
 from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.source import queries
 from rivet_dagster.source.readers import describe, fetch_value
+from rivet_dagster.source.types import bind_type, query_column
 from rivet_dagster.state import cursors
 from rivet_dagster.state.store import StateStore
 
@@ -19,9 +20,8 @@ DEFAULT_INTERVAL_S = 60
 
 
 def build_new_rows_sensor(config: RivetConfig, export: ExportConfig, source: SourceDatabase,
-                          state: StateStore) -> dg.SensorDefinition:
+                          state: StateStore, tags: Mapping[str, str]) -> dg.SensorDefinition:
     tuning = config.tuning_for(export)
-    tags = {SOURCE_TAG: source_group(config)}
 
     @dg.sensor(
         name=f"{export.name}_new_rows",
@@ -32,7 +32,8 @@ def build_new_rows_sensor(config: RivetConfig, export: ExportConfig, source: Sou
     )
     def new_rows(context: dg.SensorEvaluationContext):
         query = config.query_for(export)
-        cast = bind_type(query_column(export, describe(source, query, tuning), "cursor_column"))
+        cast = bind_type(query_column(describe(source, query, tuning), export.cursor_column, export.name,
+                                      "cursor_column"))
         after = state.cursor(export.name)
         newest = fetch_value(source, queries.newest(source, query, export.cursor_column, cast, after), tuning)
         if newest is None:
@@ -41,6 +42,6 @@ def build_new_rows_sensor(config: RivetConfig, export: ExportConfig, source: Sou
         key = cursors.encode(newest)
         if key == context.cursor:
             return dg.SkipReason(f"a run for rows up to {cursors.display(newest)} was already requested")
-        return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"{export.name}:{key}", tags=tags)], cursor=key)
+        return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"{export.name}:{key}", tags=dict(tags))], cursor=key)
 
     return new_rows

@@ -1,4 +1,4 @@
-"""The export step up to staging (crash-matrix stages 4-6): describe the query, stream the mode's read,
+"""The export step up to staging (crash-matrix stages 4-6): describe the query, stream the read the mode scoped,
 write staged parts.
 
 Nothing here is visible at the destination; the IO manager commits what this returns.
@@ -7,48 +7,42 @@ from __future__ import annotations
 
 import resource
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pyarrow as pa
-from dagster import TimeWindow
 
 from rivet_dagster.config.models import ExportConfig, RivetConfig
-from rivet_dagster.commit.manifest import manifest_name
-from rivet_dagster.staging.staged import StagedExport
-from rivet_dagster.staging.quality import QualityGate
-from rivet_dagster.staging.meta_columns import meta_fields, with_meta_columns
-from rivet_dagster.staging.parts import PartWriter
-from rivet_dagster.modes.partitions import file_key
-from rivet_dagster.modes.read_plans import HighWater, plan_read, trailing_window
 from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.source.readers import describe, stream
-from rivet_dagster.source.types import schema_of
+from rivet_dagster.source.types import SourceColumn, schema_of
 from rivet_dagster.stages import Stage, reached
-from rivet_dagster.state.cursors import Window
-from rivet_dagster.state.store import StateStore
+from rivet_dagster.staging.meta_columns import meta_fields, with_meta_columns
+from rivet_dagster.staging.parts import PartWriter
+from rivet_dagster.staging.quality import QualityGate
+from rivet_dagster.staging.scope import ReadScope, file_key
+from rivet_dagster.staging.staged import StagedExport
 
 PROGRESS_EVERY_S = 5.0
 DENSE_ROW_NUMBER = "_rivet_chunk_rn"
 
 
-def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDatabase, state: StateStore,
-                 run_id: str, log, staging: Path, query: str, partition_key: str | None = None,
-                 time_window: TimeWindow | None = None) -> StagedExport:
+def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDatabase, run_id: str, log,
+                 staging: Path, query, scope_for: Callable[[list[SourceColumn] | None], ReadScope],
+                 partition_key: str | None = None) -> StagedExport:
+    """Stage what `scope_for(columns)` (the mode) says this run reads."""
     started = time.monotonic()
     tuning = config.tuning_for(export)
     columns = describe(source, query, tuning)
-    if export.mode == "time_window" and time_window is None:
-        time_window = trailing_window(export)
-    plan, pending = plan_read(export, source, state, query, columns, log, time_window, partition_key)
+    scope = scope_for(columns)
     exported_at = datetime.now(timezone.utc)
     schema = _output_schema(schema_of(columns) if columns is not None else None, export)
     writer: PartWriter | None = None
     progress = _Progress(export.name, log)
-    high_water = HighWater(export.cursor_column) if export.mode == "incremental" else None
     gate = QualityGate(export.quality, staging / "quality") if export.quality else None
     try:
-        for batch in stream(source, plan, columns, tuning):
+        for batch in stream(source, scope.plan, columns, tuning):
             if writer is None:
                 reached(Stage.QUERY)
                 schema = schema or _output_schema(_without_row_number(batch.schema), export)
@@ -56,8 +50,7 @@ def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDataba
                 writer = PartWriter(staging, staged_name, export.format, schema, compression=export.compression,
                                     compression_level=export.compression_level,
                                     max_file_size=export.max_file_size_bytes)
-            if high_water is not None:
-                high_water.update(batch)
+            scope.observe(batch)
             if DENSE_ROW_NUMBER in batch.schema.names:  # SQLite has no declared columns to drop it by
                 batch = batch.drop_columns([DENSE_ROW_NUMBER])
             if gate is not None:
@@ -75,23 +68,13 @@ def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDataba
     extracted_at = datetime.now(timezone.utc)
     # Every materialization writes new names; what it supersedes (a partition's previous files, a crashed
     # run's window) is removed only once its own manifest is written, so a committed file is never overwritten.
-    scope = f"_{file_key(partition_key)}" if partition_key is not None else ""
-    stem = f"{export.name}{scope}_{extracted_at:%Y%m%d_%H%M%S}_{run_id[:8]}"
-    if pending is not None:
-        replaces = (*pending.files, manifest_name(pending.file_stem))
-    elif partition_key is not None:
-        replaces = tuple(state.partition_objects(export.name, partition_key))
-    else:
-        replaces = ()
-    window = None
-    if pending is not None:
-        window = pending
-    elif high_water is not None and high_water.value is not None:
-        window = Window(plan.params.get("after"), high_water.value, stem, ())
+    stem = f"{export.name}{f'_{file_key(partition_key)}' if partition_key else ''}_{extracted_at:%Y%m%d_%H%M%S}" \
+           f"_{run_id[:8]}"
+    window = scope.window(stem)
     log.info(f"{export.name}: staged {rows:,} rows in {len(parts)} file(s) "
              f"({time.monotonic() - started:.2f}s, {progress.rate(rows):,.0f} rows/s)"
              + (f"; cursor window ({window.after}, {window.up_to}]" if window else ""))
-    empty_status = "skipped" if export.skip_empty or export.mode == "incremental" else "success"
+    empty_status = "skipped" if export.skip_empty or scope.skip_when_empty else "success"
     return StagedExport(
         export_name=export.name, run_id=run_id, mode=export.mode, format=export.format,
         compression=export.compression if export.format == "parquet" else None, destination=export.destination,
@@ -99,8 +82,8 @@ def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDataba
         tuning_profile=tuning.profile_label, extracted_at=extracted_at,
         extract_seconds=time.monotonic() - started, peak_rss_mb=peak_rss_mb(), staging_dir=staging,
         max_retries=tuning.max_retries, retry_backoff_ms=tuning.retry_backoff_ms, cursor_column=export.cursor_column,
-        file_stem=stem, window=window, time_window=time_window,
-        replaces=replaces, partition_key=partition_key, checkpoint=export.mode == "chunked" and export.chunk_checkpoint,
+        file_stem=stem, window=window, time_window=scope.time_window, replaces=scope.replaces,
+        partition_key=partition_key, checkpoint=scope.checkpoint,
         quality=gate.evaluate() if gate is not None else None)
 
 

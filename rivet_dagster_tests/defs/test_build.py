@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from rivet_dagster import build_definitions
-from rivet_dagster.defs.factory import source_group
+from rivet_dagster.defs.names import source_group
 from rivet_dagster.config import load_config
 from rivet_dagster.defs.names import DefinitionNames
 from rivet_dagster.state.store import StateStore
