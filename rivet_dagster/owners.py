@@ -3,12 +3,14 @@
 A SIGKILLed `dagster asset materialize` leaves its run STARTED in Dagster's storage forever (no daemon marks
 it failed), so the run status alone cannot tell a crashed commit from one in progress. The owner token
 `host:pid:start-time` can: the state store is a local SQLite file, so every writer is on this host, and the
-start time guards against a reused pid."""
+start time guards against a reused pid. psutil reads both on every OS Dagster runs on (no /proc needed).
+"""
 from __future__ import annotations
 
 import os
 import socket
-from pathlib import Path
+
+import psutil
 
 
 def current_owner() -> str:
@@ -27,17 +29,13 @@ def owner_alive(owner: str | None) -> bool | None:
 
 
 def _start_time(pid: int) -> str:
-    """The process's start time in clock ticks since boot (Linux), or "" when the process does not exist."""
+    """When the process started (seconds since the epoch, to the centisecond), or "" when there is none."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[19]
-    except FileNotFoundError:
-        return ""
-    except OSError:  # no procfs: fall back to "does a process with this pid exist"
-        try:
-            os.kill(pid, 0)
-            return "?"
-        except ProcessLookupError:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:  # killed, not yet reaped by its parent: gone
             return ""
-        except PermissionError:
-            return "?"
+        return f"{process.create_time():.2f}"
+    except psutil.NoSuchProcess:
+        return ""
+    except psutil.AccessDenied:
+        return "?"

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from rivet_dagster.errors import RivetError
 from rivet_dagster.defs.build import STATE_FILE
 from rivet_dagster.config import ExportConfig, RivetConfig, load_config, parse_config
 from rivet_dagster.config.loader import MAX_CONFIG_BYTES, config_text
@@ -14,7 +15,7 @@ from rivet_dagster.state.store import StateStore
 STDIN = "-"
 
 
-class CliError(RuntimeError):
+class CliError(RivetError):
     """A problem the operator can fix, reported as one line."""
 
 

@@ -21,7 +21,7 @@ from rivet_dagster.modes import ModeRefused, mode_of
 from rivet_dagster.defs.build import build_definitions
 from rivet_dagster.defs.checks import RECONCILE_TAG, VALIDATE_TAG
 from rivet_dagster.config.models import SECRET_NAME
-from rivet_dagster.errors import export_error, export_message, first_line
+from rivet_dagster.errors import DRIFT, FAILED, INTEGRITY, OK, exit_code_of, export_message, first_line
 from rivet_dagster.defs.names import DefinitionNames
 from rivet_dagster.defs.sensors.failure_alerts import CLI_TAG, post_failure
 from rivet_dagster.source.engines import SourceDatabase
@@ -30,9 +30,7 @@ from rivet_dagster.cli.common import (STDIN, add_export_argument, config_flags, 
                      params_from, state_path)
 from rivet_dagster.cli.metrics import seconds
 
-OK, FAILED, TRANSIENT, INTEGRITY, DRIFT = 0, 1, 2, 3, 4
 INTEGRITY_CHECKS = ("quality", "validate", "reconcile")
-TRANSIENT_ERRORS = {"SourceUnavailable", "DestinationUnavailable"}
 JOB_NAME = "rivet_cli_run"
 
 
@@ -178,14 +176,14 @@ def _run_one(config, export, defs, instance, state, params, resume, tags, debug)
 
 
 def _failure_code(failure) -> int:
-    """Schema drift stopped the commit (4), a transient error outlasted its retries (2), anything else (1)."""
+    """Schema drift stopped the commit (4); else the code of the error's `RivetError` class (a transient error that
+    outlasted its retries: 2), or 1."""
     if failure is None:
         return FAILED
     metadata = failure.user_failure_data.metadata if failure.user_failure_data else {}
     if "schema_drift" in metadata:
         return DRIFT
-    error = export_error(failure.error) if failure.error else None
-    return TRANSIENT if error is not None and error.cls_name in TRANSIENT_ERRORS else FAILED
+    return exit_code_of(failure.error) if failure.error else FAILED
 
 
 def _print_summary(outcome: Outcome, state: StateStore) -> None:

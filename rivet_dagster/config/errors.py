@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rivet_dagster.errors import RivetError
 
-class ConfigError(ValueError):
+
+class ConfigError(RivetError, ValueError):
     """A rivet.yaml problem: `rivet.yaml:14: exports[2].destination.bucket: S3 requires 'bucket'`."""
 
     def __init__(self, message: str, *, file: str | Path | None = None, line: int | None = None,

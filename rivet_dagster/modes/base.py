@@ -11,6 +11,7 @@ from collections.abc import Mapping
 import dagster as dg
 
 from rivet_dagster.config.models import ExportConfig, RivetConfig
+from rivet_dagster.errors import RivetError
 from rivet_dagster.config.tuning import EffectiveTuning
 from rivet_dagster.config.query import UserQuery
 from rivet_dagster.source import queries
@@ -20,7 +21,7 @@ from rivet_dagster.staging.scope import ReadScope
 from rivet_dagster.state.store import StateStore
 
 
-class ModeRefused(Exception):
+class ModeRefused(RivetError):
     """What a mode cannot do for this export (`--resume` without checkpoints); the message says why."""
 
 

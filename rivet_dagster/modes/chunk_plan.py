@@ -16,14 +16,14 @@ from rivet_dagster.config.models import ExportConfig, RivetConfig
 from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.source import queries
 from rivet_dagster.source.readers import fetch_value
-from rivet_dagster.state.store import StateStore
+from rivet_dagster.state.store import StateStore, StateStoreError
 
 KEY_DIGITS = 12
 KEY = re.compile(r"^(-?\d+)-(-?\d+)$")
 
 
-class ChunkPlanMismatch(RuntimeError):
-    pass
+class ChunkPlanMismatch(StateStoreError):
+    """The stored chunk plan was made for another query, chunk_column, chunk_size or chunk_dense."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def missing_keys(instance: dg.DagsterInstance, config: RivetConfig, export: Expo
         raise ChunkPlanMismatch(
             f"export '{export.name}': chunk plan fingerprint mismatch (query, chunk_column, chunk_size, or "
             f"chunk_dense changed); the planner will not mix two plans. To start over: "
-            f"rivet_dagster.modes.chunk_plan.reset_plan(instance, config, '{export.name}', state)")
+            f"rivet_dagster.reset_plan(instance, config, '{export.name}', state)")
     state.save_chunk_plan(export.name, plan.fingerprint, [(chunk_key(s, e), s, e) for s, e in plan.ranges])
     existing = set(instance.get_dynamic_partitions(partitions_name(export)))
     return [key for key in plan.keys if key not in existing], plan

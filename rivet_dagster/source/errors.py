@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 
-from rivet_dagster.errors import first_line
+from rivet_dagster.errors import TRANSIENT, RivetError, first_line
 from rivet_dagster.retries import Retrier, Verdict
 
 
-class SourceError(RuntimeError):
+class SourceError(RivetError):
     """The source cannot be reached or configured; the message never contains credentials. `code` keeps the
     driver's SQLSTATE / error number, so the error can still be classified as transient or permanent."""
 
@@ -23,7 +23,8 @@ class SourceError(RuntimeError):
 
 
 class SourceUnavailable(SourceError):
-    """A transient source error that outlasted its retries: worth running again later (exit code 2)."""
+    """A transient source error that outlasted its retries: worth running again later."""
+    exit_code = TRANSIENT
 
 
 SETTLE_S = 15.0      # a server starting up, shutting down or out of connections needs time

@@ -15,9 +15,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rivet_dagster.config.errors import ConfigError
+from rivet_dagster.source.errors import SourceError
 
-class UnsupportedTypeError(TypeError):
-    pass
+
+class UnsupportedTypeError(SourceError):
+    """A column type with no exact Parquet/CSV mapping."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ def query_column(columns: list[SourceColumn] | None, name: str, export_name: str
     for column in columns:
         if column.name == name:
             return column
-    raise ValueError(f"export '{export_name}': {key} '{name}' is not a column of the query "
+    raise ConfigError(f"export '{export_name}': {key} '{name}' is not a column of the query "
                      f"(columns: {', '.join(c.name for c in columns)})")
 
 

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from rivet_dagster.config.errors import ConfigError
 from rivet_dagster.config.models import QualityConfig
 from rivet_dagster.staging.uniqueness import UniquenessSpill
 
 
-class QualityConfigError(ValueError):
+class QualityConfigError(ConfigError):
     """A gate names a column the query does not return."""
 
 

@@ -17,10 +17,11 @@ import dagster as dg
 
 from rivet_dagster.state import cursors
 from rivet_dagster.state.cursors import Window
+from rivet_dagster.errors import RivetError
 from rivet_dagster.state.migrations import NewerSchema, migrate
 
 
-class StateStoreError(RuntimeError):
+class StateStoreError(RivetError):
     """The state store cannot be used as it is: the message names the file and what to do."""
 
 

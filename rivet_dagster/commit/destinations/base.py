@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
+from rivet_dagster.errors import IntegrityError
+
 
 SUCCESS_MARKER = "_SUCCESS"  # Hadoop's: written when a commit completes, withdrawn while one is under way
 
@@ -56,7 +58,7 @@ class Destination(ABC):
         return filesystem, f"{root}/{plain_name(name)}" if root else plain_name(name)
 
 
-class UnsafeName(ValueError):
+class UnsafeName(IntegrityError):
     """A name that would reach outside the destination's folder or prefix (a tampered state or manifest)."""
 
 

@@ -24,6 +24,7 @@ import pyarrow.fs as pafs
 from google.api_core.exceptions import Forbidden, NotFound, PreconditionFailed
 
 from rivet_dagster.config.models import DestinationConfig
+from rivet_dagster.commit.destinations.retry import DestinationError
 from rivet_dagster.commit.destinations.base import Destination, object_key, prefix_parts
 
 CHUNK_SIZE = 16 * 1024 * 1024  # resumable upload above this size, in chunks of it
@@ -54,7 +55,7 @@ class GCSDestination(Destination):
     def preflight(self) -> None:
         """Credentials there, and the bucket (a 403 is let through: credentials may only allow writing)."""
         if self.config.credentials_file and not Path(self.config.credentials_file).is_file():
-            raise PermissionError(f"GCS credentials_file '{self.config.credentials_file}' does not exist")
+            raise DestinationError(f"GCS credentials_file '{self.config.credentials_file}' does not exist")
         try:
             if not self.bucket.exists(timeout=TIMEOUT_S, retry=None):
                 raise NotFound(f"bucket {self.bucket_name}")
@@ -100,7 +101,7 @@ class GCSDestination(Destination):
         except PreconditionFailed:
             landed = self.bucket.get_blob(key, timeout=TIMEOUT_S, retry=None)
             if landed is None or landed.crc32c != crc32c():
-                raise PermissionError(f"{self.uri(name)} was changed by another writer during the upload; "
+                raise DestinationError(f"{self.uri(name)} was changed by another writer during the upload; "
                                       "not overwriting it") from None
         return self.uri(name)
 

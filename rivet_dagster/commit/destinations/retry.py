@@ -7,7 +7,7 @@ come from the store, never from our config, so they hold no credential.
 """
 from __future__ import annotations
 
-from rivet_dagster.errors import first_line
+from rivet_dagster.errors import TRANSIENT, RivetError, first_line
 from rivet_dagster.retries import Retrier, Verdict
 
 TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
@@ -22,12 +22,13 @@ PERMANENT_HINTS = {
 }
 
 
-class DestinationError(Exception):
+class DestinationError(RivetError):
     """A commit that failed for good: names the destination and the cause."""
 
 
 class DestinationUnavailable(DestinationError):
-    """A transient store error that outlasted its retries: worth running again later (exit code 2)."""
+    """A transient store error that outlasted its retries: worth running again later."""
+    exit_code = TRANSIENT
 
 
 def status_and_code(exc: BaseException) -> tuple[int | None, str | None]:

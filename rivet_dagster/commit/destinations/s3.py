@@ -18,6 +18,7 @@ from dagster_aws.s3 import S3Resource
 
 from rivet_dagster.config.models import DestinationConfig
 from rivet_dagster.commit.destinations.base import Destination, object_key, prefix_parts
+from rivet_dagster.commit.destinations.retry import DestinationError
 
 MULTIPART = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024,
                            max_concurrency=4)
@@ -56,7 +57,7 @@ class S3Destination(Destination):
             return None, None
         missing = [name for name in (self.config.access_key_env, self.config.secret_key_env) if not os.environ.get(name)]
         if missing:
-            raise PermissionError(f"S3 credentials: environment variable(s) {', '.join(missing)} not set "
+            raise DestinationError(f"S3 credentials: environment variable(s) {', '.join(missing)} not set "
                                   f"(named by access_key_env / secret_key_env)")
         return os.environ[self.config.access_key_env], os.environ[self.config.secret_key_env]
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow.fs as pafs
 
 from rivet_dagster.commit.destinations.base import Destination
+from rivet_dagster.commit.destinations.retry import DestinationError
 
 
 class StdoutDestination(Destination):
@@ -32,7 +33,7 @@ class StdoutDestination(Destination):
         raise NotImplementedError("stdout keeps no manifest")
 
     def read_bytes(self, name: str) -> bytes:
-        raise FileNotFoundError(f"{name} went to standard output; it cannot be read back")
+        raise DestinationError(f"{name} went to standard output; it cannot be read back")
 
     def exists(self, name: str) -> bool:
         return False
@@ -41,4 +42,4 @@ class StdoutDestination(Destination):
         pass
 
     def arrow_filesystem(self) -> tuple[pafs.FileSystem, str]:
-        raise FileNotFoundError("an export to stdout keeps no files to read")
+        raise DestinationError("an export to stdout keeps no files to read")
