@@ -36,8 +36,13 @@ class SchemaDriftError(IntegrityError):
 DAGSTER_WRAPPERS = re.compile(r"^(Dagster\w*|RetryRequested\w*)$")  # Dagster's classes around the user's error
 
 
-def first_line(exc: BaseException | None) -> str:
-    return str(exc).strip().splitlines()[0] if exc and str(exc).strip() else type(exc).__name__
+def first_line(error: BaseException | str | None) -> str | None:
+    """The first line of an error (its class name when it has no message), or of a text (None when empty)."""
+    is_text = error is None or isinstance(error, str)
+    text = (error or "") if is_text else str(error)
+    if text.strip():
+        return text.strip().splitlines()[0]
+    return None if is_text else type(error).__name__
 
 
 def export_error(error):

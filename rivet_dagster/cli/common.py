@@ -79,6 +79,15 @@ def state_store(config: RivetConfig) -> StateStore | None:
     return StateStore(path=str(path)) if path.exists() else None
 
 
+def recorded(args, read) -> list[dict]:
+    """What `read(store, export, last)` finds for `-e`/`-l` in the config's state store (nothing before a run)."""
+    config = config_from(args)
+    if args.export:
+        named_export(config, args.export)
+    store = state_store(config)
+    return read(store, args.export, args.last) if store else []
+
+
 def named_export(config: RivetConfig, name: str) -> ExportConfig:
     try:
         return config.export(name)

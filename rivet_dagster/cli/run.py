@@ -20,11 +20,10 @@ import dagster as dg
 from rivet_dagster.modes import ModeRefused, mode_of
 from rivet_dagster.defs.build import build_definitions
 from rivet_dagster.defs.checks import RECONCILE_TAG, VALIDATE_TAG
-from rivet_dagster.config.models import SECRET_NAME
+from rivet_dagster.config.resolved import SECRET_NAME
 from rivet_dagster.errors import DRIFT, FAILED, INTEGRITY, OK, exit_code_of, export_message, first_line
 from rivet_dagster.defs.names import DefinitionNames
 from rivet_dagster.defs.sensors.failure_alerts import CLI_TAG, post_failure
-from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.state.store import StateStore
 from rivet_dagster.cli.common import (STDIN, add_export_argument, config_flags, config_from, named_export,
                      params_from, state_path)

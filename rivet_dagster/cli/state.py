@@ -13,8 +13,9 @@ from rivet_dagster.config import ExportConfig
 from rivet_dagster.state.cursors import display
 from rivet_dagster.state.store import StateStore
 from rivet_dagster.cli.common import (CliError, add_export_argument, add_last_argument, config_flags,
-                     config_from, named_export, state_path, state_store)
-from rivet_dagster.cli.tables import first_line, print_json, print_records, print_table
+                     config_from, named_export, recorded, state_path, state_store)
+from rivet_dagster.cli.tables import print_json, print_records, print_table
+from rivet_dagster.errors import first_line
 
 
 def register(subparsers) -> None:
@@ -99,11 +100,7 @@ def reset_state(args: argparse.Namespace) -> int:
 
 
 def show_files(args: argparse.Namespace) -> int:
-    config = config_from(args)
-    if args.export:
-        named_export(config, args.export)
-    store = state_store(config)
-    rows = store.files(args.export, last=args.last) if store else []
+    rows = recorded(args, lambda store, export, last: store.files(export, last=last))
     print_records(rows, args.json, "No files recorded yet.",
                   ["RUN ID", "EXPORT", "PARTITION", "FILE", "ROWS", "BYTES", "CREATED"],
                   lambda r: [r["run_id"][:8], r["export_name"], r["partition_key"], r["file_name"], r["row_count"],

@@ -34,10 +34,10 @@ from rivet_dagster.owners import current_owner
 from rivet_dagster.retries import Retrier
 from rivet_dagster.stages import Stage, reached
 from rivet_dagster.staging import folders
-from rivet_dagster.staging.drift import schema_drift
 from rivet_dagster.staging.staged import StagedExport
 from rivet_dagster.state.cursors import Window
-from rivet_dagster.state.store import FileRecord, MetricRecord, StateStore
+from rivet_dagster.state.records import FileRecord, MetricRecord
+from rivet_dagster.state.store import StateStore
 
 StillWorking = Callable[[str, str | None], bool]  # (run id, owner token) -> may that run still be committing?
 
@@ -119,10 +119,9 @@ def _commit_one(staged: StagedExport, destination: Destination, state: StateStor
         record_files(staged, state)
         remove_superseded(staged, destination, state, retrier)
         advance(staged, destination, state, retrier, log)
-        # as Rivet: a change is a column added, removed or retyped (order ignored)
-        schema_changed = staged.rows > 0 and schema_drift(
-            state.record_schema(staged.export_name, staged.run_id, staged.schema_columns()),
-            staged.schema_columns()) is not None
+        if staged.rows:  # the drift against it was judged before the commit (the asset's gate)
+            state.record_schema(staged.export_name, staged.run_id, staged.schema_columns())
+        schema_changed = staged.schema_drift is not None
     except BaseException as exc:
         record_failure(state, staged.export_name, staged.run_id, staged.mode, staged.format, staged.tuning_profile,
                        staged.extract_seconds + time.monotonic() - started, exc, staged.partition_key,

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from rivet_dagster.config.errors import ConfigError, ConfigErrors, KeyedError, KeyPath, format_key, line_for
 from rivet_dagster.config.models import ExportConfig, RivetConfig
+from rivet_dagster.config.resolved import resolve
 from rivet_dagster.config.tuning import TUNING_KEYS
 
 LOG = logging.getLogger("rivet_dagster.config")
@@ -100,7 +101,7 @@ def parse_config(text: str, *, file: str | os.PathLike = "rivet.yaml", params: M
             _check_readable(base_dir / export.query_file, error(f"cannot read query_file '{export.query_file}'",
                                                                 ("exports", i, "query_file")))
     return config.model_copy(update={"base_dir": base_dir, "config_file": str(file), "key_lines": lines,
-                                     "params": dict(params or {}),
+                                     "params": dict(params or {}), "resolved": resolve(config, base_dir, str(file), lines),
                                      "exports": [_with_local_path_resolved(e, base_dir) for e in config.exports]})
 
 

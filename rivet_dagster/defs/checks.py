@@ -55,7 +55,8 @@ def _export_check(export: ExportConfig, partitions: dg.PartitionsDefinition | No
                           can_subset=True, required_resource_keys=resource_keys,
                           description=description)
     def export_check(context: dg.AssetCheckExecutionContext):
-        in_materialization = asset_key in context.job_def.asset_layer.executable_asset_keys
+        latest = context.instance.get_latest_materialization_event(asset_key)  # this run's, if it materialized
+        in_materialization = latest is not None and latest.run_id == context.run.run_id
         if in_materialization and not (always or context.run.tags.get(tag) == "true"):
             context.log.info(f"{name}: skipped in this run (ask with `{name}: true` on the export or the run "
                              f"tag {tag}=true)")

@@ -107,9 +107,12 @@ def _schema_drift(export: ExportConfig, state, staged: list[StagedExport], log) 
     with_rows = [s for s in staged if s.rows]
     if not with_rows:
         return None
+    # as Rivet: a change is a column added, removed or retyped (order ignored)
     drift = schema_drift(state.last_schema(export.name), with_rows[0].schema_columns())
     if drift is None:
         return None
+    for staged_set in with_rows:  # what the commit records, and notifies as schema_change
+        staged_set.schema_drift = drift
     message = f"{export.name}: the schema changed since the last committed run ({describe_drift(drift)})"
     if export.on_schema_drift == "fail":
         raise dg.Failure(f"{message}; on_schema_drift: fail, nothing was committed",

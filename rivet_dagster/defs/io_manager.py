@@ -11,7 +11,7 @@ import time
 
 import dagster as dg
 
-from rivet_dagster.config.models import DestinationConfig
+from rivet_dagster.config.sections import DestinationConfig
 from rivet_dagster.notifications.slack import SlackNotifier
 from rivet_dagster.state.store import StateStore
 from rivet_dagster.commit import protocol

@@ -16,10 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
-from rivet_dagster.config.models import SourceConfig
+from rivet_dagster.config.sections import SourceConfig
 from rivet_dagster.config.query import UserQuery
 from rivet_dagster.config.tuning import EffectiveTuning
-from rivet_dagster.errors import first_line  # noqa: F401 - also imported from here
 from rivet_dagster.source.errors import SourceError, driver_message, error_code  # noqa: F401 - SourceError is imported from here too
 
 DRIVERS = {"postgres": "postgresql+psycopg", "mysql": "mysql+pymysql", "sqlite": "sqlite"}

@@ -18,7 +18,8 @@ from collections.abc import Iterator
 import pyarrow as pa
 
 from rivet_dagster.config.tuning import EffectiveTuning, estimated_row_bytes
-from rivet_dagster.source.engines import SourceDatabase, SourceError, close_quietly, first_line
+from rivet_dagster.errors import first_line
+from rivet_dagster.source.engines import SourceDatabase, SourceError, close_quietly
 from rivet_dagster.source.pacing import StallWatchdog, read_ahead, throttled
 from rivet_dagster.config.query import UserQuery
 from rivet_dagster.source import queries
@@ -40,6 +41,7 @@ def describe(source: SourceDatabase, query: UserQuery, tuning: EffectiveTuning) 
             execute(source, cursor, plan)
             if source.kind == "postgres":
                 return _postgres_columns(cursor)
+            # pymysql's public `description` drops the flags (unsigned, binary) and the charset an exact type needs
             return [mysql_column(f.name, f.type_code, f.flags, f.charsetnr, f.length, f.scale)
                     for f in cursor._result.fields]
         except conn.dialect.loaded_dbapi.Error as exc:

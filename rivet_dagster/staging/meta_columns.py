@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import xxhash
 
-from rivet_dagster.config.models import MetaColumns
+from rivet_dagster.config.sections import MetaColumns
 
 EXPORTED_AT, ROW_HASH, RUN_ID = "_rivet_exported_at", "_rivet_row_hash", "_rivet_run_id"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from rivet_dagster.config.errors import ConfigError
-from rivet_dagster.config.models import QualityConfig
+from rivet_dagster.config.sections import QualityConfig
 from rivet_dagster.staging.uniqueness import UniquenessSpill
 
 

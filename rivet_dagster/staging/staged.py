@@ -9,7 +9,7 @@ import pyarrow as pa
 from dagster import TimeWindow
 
 from rivet_dagster.staging.quality import QualityResult
-from rivet_dagster.config.models import DestinationConfig
+from rivet_dagster.config.sections import DestinationConfig
 from rivet_dagster.state.cursors import Window
 from rivet_dagster.staging.parts import StagedPart
 from rivet_dagster.staging.writers import EXTENSIONS
@@ -36,6 +36,7 @@ class StagedExport:
     retry_backoff_ms: int = 0
     cursor_column: str | None = None
     quality: QualityResult | None = None  # the `quality:` gates on what was staged, judged before the commit
+    schema_drift: dict | None = None      # the columns against the last committed ones, judged before the commit
     file_stem: str = ""              # `<export>[_<partition>]_<UTC timestamp>_<run id[:8]>`
     window: Window | None = None     # incremental: the cursor window (after, up_to] these files hold
     time_window: TimeWindow | None = None  # time_window: [start, end) these files hold (end None: open)

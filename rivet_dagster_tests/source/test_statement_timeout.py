@@ -4,7 +4,7 @@ import time
 import pyarrow as pa
 import pytest
 
-from rivet_dagster.config.models import SourceConfig
+from rivet_dagster.config.sections import SourceConfig
 from rivet_dagster.config.query import UserQuery
 from rivet_dagster.config.tuning import merge_tuning
 from rivet_dagster.source.errors import classify

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rivet_dagster.config.models import SourceConfig
+from rivet_dagster.config.sections import SourceConfig
 from rivet_dagster.config.query import UserQuery
 from rivet_dagster.config.tuning import merge_tuning
 from rivet_dagster.source.engines import SourceDatabase

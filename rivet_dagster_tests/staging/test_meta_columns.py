@@ -3,7 +3,7 @@ import datetime as dt
 
 import pyarrow as pa
 
-from rivet_dagster.config.models import MetaColumns
+from rivet_dagster.config.sections import MetaColumns
 from rivet_dagster.staging.meta_columns import meta_fields, row_hashes, with_meta_columns
 
 SCHEMA = pa.schema([("a", pa.string()), ("b", pa.string())])

@@ -58,6 +58,25 @@ class Destination(ABC):
         return filesystem, f"{root}/{plain_name(name)}" if root else plain_name(name)
 
 
+class ObjectStore(Destination):
+    """A bucket and a prefix: every name becomes the key `<prefix>/<name>` and the URI `<scheme>://<bucket>/<key>`."""
+    scheme: str
+    label: str
+
+    def __init__(self, config):
+        self.config = config
+        self.bucket_name = config.bucket
+
+    def describe(self) -> str:
+        return f"{self.label}({self.bucket_name})"
+
+    def key(self, name: str) -> str:
+        return object_key(self.config.prefix, name)
+
+    def uri(self, name: str) -> str:
+        return f"{self.scheme}://{self.bucket_name}/{self.key(name)}"
+
+
 class UnsafeName(IntegrityError):
     """A name that would reach outside the destination's folder or prefix (a tampered state or manifest)."""
 

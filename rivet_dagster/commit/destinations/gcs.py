@@ -23,30 +23,20 @@ import google_crc32c
 import pyarrow.fs as pafs
 from google.api_core.exceptions import Forbidden, NotFound, PreconditionFailed
 
-from rivet_dagster.config.models import DestinationConfig
+from rivet_dagster.config.sections import DestinationConfig
 from rivet_dagster.commit.destinations.retry import DestinationError
-from rivet_dagster.commit.destinations.base import Destination, object_key, prefix_parts
+from rivet_dagster.commit.destinations.base import ObjectStore, prefix_parts
 
 CHUNK_SIZE = 16 * 1024 * 1024  # resumable upload above this size, in chunks of it
 TIMEOUT_S = 120
 
 
-class GCSDestination(Destination):
-    kind = "gcs"
+class GCSDestination(ObjectStore):
+    kind, scheme, label = "gcs", "gs", "GCS"
 
     def __init__(self, config: DestinationConfig):
-        self.config = config
-        self.bucket_name = config.bucket
+        super().__init__(config)
         self._generations: dict[str, int] = {}
-
-    def describe(self) -> str:
-        return f"GCS({self.bucket_name})"
-
-    def key(self, name: str) -> str:
-        return object_key(self.config.prefix, name)
-
-    def uri(self, name: str) -> str:
-        return f"gs://{self.bucket_name}/{self.key(name)}"
 
     @property
     def endpoint(self) -> str | None:

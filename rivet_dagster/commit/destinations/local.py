@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from rivet_dagster.config.models import DestinationConfig
+from rivet_dagster.config.sections import DestinationConfig
 from rivet_dagster.durability import fsync
 from rivet_dagster.commit.destinations.base import Destination, plain_name
 

@@ -16,30 +16,21 @@ import pyarrow.fs as pafs
 from boto3.s3.transfer import TransferConfig
 from dagster_aws.s3 import S3Resource
 
-from rivet_dagster.config.models import DestinationConfig
-from rivet_dagster.commit.destinations.base import Destination, object_key, prefix_parts
+from rivet_dagster.config.sections import DestinationConfig
+from rivet_dagster.commit.destinations.base import ObjectStore, prefix_parts
 from rivet_dagster.commit.destinations.retry import DestinationError
 
 MULTIPART = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024,
                            max_concurrency=4)
 
 
-class S3Destination(Destination):
-    kind = "s3"
+class S3Destination(ObjectStore):
+    kind, scheme, label = "s3", "s3", "S3"
 
     def __init__(self, config: DestinationConfig):
-        self.config = config
+        super().__init__(config)
         self.bucket = config.bucket
         self._cut_short: set[str] = set()
-
-    def describe(self) -> str:
-        return f"S3({self.bucket})"
-
-    def key(self, name: str) -> str:
-        return object_key(self.config.prefix, name)
-
-    def uri(self, name: str) -> str:
-        return f"s3://{self.bucket}/{self.key(name)}"
 
     def preflight(self) -> None:
         """Credentials set, and the bucket there (a 403 is let through: credentials may only allow writing)."""
