@@ -23,6 +23,7 @@ from rivet_dagster.defs.checks import RECONCILE_TAG, VALIDATE_TAG
 from rivet_dagster.config.resolved import SECRET_NAME
 from rivet_dagster.errors import DRIFT, FAILED, INTEGRITY, OK, exit_code_of, export_message, first_line
 from rivet_dagster.defs.names import DefinitionNames
+from rivet_dagster.defs.sensors.crashed_runs import release_dead_runs
 from rivet_dagster.defs.sensors.failure_alerts import CLI_TAG, post_failure
 from rivet_dagster.state.store import StateStore
 from rivet_dagster.cli.common import (STDIN, add_export_argument, config_flags, config_from, named_export,
@@ -145,6 +146,7 @@ def _partition_keys(config, export, instance, state, resume: bool, outcome: Outc
 
 def _run_one(config, export, defs, instance, state, params, resume, tags, debug) -> Outcome:
     outcome = Outcome(export.name)
+    release_dead_runs(config, [export], state, instance)  # a killed run's pool slot would hold this one forever
     keys = _partition_keys(config, export, instance, state, resume, outcome)
     job = _export_job(defs, export, debug)
     # The run config is stored with the run and shown in the UI: secret-looking params stay in this process

@@ -63,8 +63,8 @@ def test_a_kill_at_any_stage_then_a_rerun_delivers_every_row_exactly_once(tmp_pa
                             "format": "parquet", "destination": {"type": "local", "path": str(export_dir)}}])
     home = tmp_path / "home"
     home.mkdir()
-    if mode == "chunked":  # the plan, without sizing the pool: a killed run keeps its slot until the
-        loaded = load_config(config)  # crashed-runs sensor frees it (`defs/sensors/test_crashed_runs.py`)
+    if mode == "chunked":  # the plan without sizing the pool: under `dagster asset materialize` a killed run's slot
+        loaded = load_config(config)  # is freed only by the crashed-runs sensor or `rivet-dagster run`
         instance = dg.DagsterInstance.from_config(str(home))
         missing, _ = missing_keys(instance, loaded, loaded.exports[0], SourceDatabase(loaded.source, loaded.base_dir),
                                   StateStore(path=str(tmp_path / ".rivet_state.db")))

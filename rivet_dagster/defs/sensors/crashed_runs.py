@@ -34,10 +34,24 @@ def still_working(instance: dg.DagsterInstance, log=None) -> Callable[[str, str 
         if alive is False and run is not None:
             instance.report_run_failed(run, message=f"its process ({owner}) is gone, killed before it finished; "
                                                     "marked failed by rivet-dagster, which frees its pool slot")
+            # a failed run keeps the op-level slots it claimed (run-level ones go with its status)
+            instance.event_log_storage.free_concurrency_slots_for_run(run_id)
             if log is not None:
                 log.warning(f"run {run_id}'s process ({owner}) is gone: marked it failed in Dagster")
         return alive if alive is not None else run is not None
     return check
+
+
+def release_dead_runs(config: RivetConfig, exports, state: StateStore, instance: dg.DagsterInstance, log=None
+                      ) -> tuple[dict[str, str | None], list[str]]:
+    """Every run that left staged files or an unfinished commit of these exports, and those still working; the
+    dead ones are marked failed and their slots freed (`still_working`)."""
+    check = still_working(instance, log)
+    owners = {}
+    for export in exports:
+        owners.update(staging.owners(staging.staging_root(config, export), export.name))
+        owners.update({commit["run_id"]: commit["owner"] for commit in state.pending_commits(export.name)})
+    return owners, [run_id for run_id, owner in owners.items() if check(run_id, owner)]
 
 
 def build_crashed_runs_sensor(config: RivetConfig, names: DefinitionNames, state: StateStore,
@@ -48,12 +62,7 @@ def build_crashed_runs_sensor(config: RivetConfig, names: DefinitionNames, state
                description="Marks failed the runs of this config's exports whose process was killed, so their "
                            "pool slots are freed and the runs queued behind them start.")
     def crashed_runs(context: dg.SensorEvaluationContext):
-        check = still_working(context.instance, context.log)
-        owners = {}
-        for export in config.exports:
-            owners.update(staging.owners(staging.staging_root(config, export), export.name))
-            owners.update({commit["run_id"]: commit["owner"] for commit in state.pending_commits(export.name)})
-        working = [run_id for run_id, owner in owners.items() if check(run_id, owner)]
+        owners, working = release_dead_runs(config, config.exports, state, context.instance, context.log)
         _log_waiting(context, pools)
         return dg.SkipReason(f"{len(owners)} run(s) left files or an unfinished commit; {len(working)} still working")
 
