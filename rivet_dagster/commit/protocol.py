@@ -2,7 +2,7 @@
 `reached(Stage.X)`, where the crash tests place a real SIGKILL (`stages.py`).
 
     recover            before the read (the asset): preflight, sweep crashed runs' staging, finish or undo the
-                       commits they left; open this run's staging folder
+                       commits they left; open this run's staging folder (`abandon` drops it if the step fails)
     [4-6 query, fetch, staged: `staging/step.py`]
     open_window        the incremental window is recorded as pending with the names it will write
     start_commit       the commit is recorded as under way (its names and owner); `_SUCCESS` withdrawn
@@ -48,9 +48,8 @@ def recover(config: RivetConfig, export: ExportConfig, state: StateStore, run_id
             log) -> Path:
     """Check the destination's credentials, clean up after crashed runs of this export (their staging folders,
     the commits they left), and open this run's staging folder."""
-    destination = open_destination(export.destination)
-    retrier = _retrier(destination, config.tuning_for(export).max_retries,
-                       config.tuning_for(export).retry_backoff_ms, log)
+    destination, tuning = open_destination(export.destination), config.tuning_for(export)
+    retrier = _retrier(destination, tuning.max_retries, tuning.retry_backoff_ms, log)
     retrier.call("preflight", destination.preflight)
     root = folders.staging_root(config, export)
     folders.sweep(root, export.name, still_working)
@@ -92,6 +91,11 @@ def _finish_interrupted(export_name: str, commit: dict, destination: Destination
     if unrecorded:
         log.warning(f"{export_name}: removed {len(unrecorded)} file(s) that run {commit['run_id']} uploaded "
                     "without a manifest before it stopped")
+
+
+def abandon(run_dir: Path) -> None:
+    """A step that fails before its commit: nothing staged is worth keeping when nothing will be committed."""
+    folders.remove(run_dir)
 
 
 # --- after staging ----------------------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from rivet_dagster.defs.sensors.crashed_runs import still_working
 from rivet_dagster.defs.translator import QUALITY_CHECK, check_specs_for, policies_for, spec_for
 from rivet_dagster.modes import mode_of
 from rivet_dagster.source.errors import source_retrier
-from rivet_dagster.staging import folders
 from rivet_dagster.staging.drift import describe as describe_drift, schema_drift
 from rivet_dagster.staging.quality import combined
 from rivet_dagster.staging.staged import StagedExport
@@ -45,9 +44,8 @@ def build_export_asset(config: RivetConfig, export: ExportConfig, names: Definit
         staged, key, started, retrier, run_dir = [], keys[0], time.monotonic(), None, None
         try:
             query = rivet.query_for(export, config.params)  # a ${KEY} nothing fills fails before anything else
-            run_dir = protocol.recover(rivet, export, state, context.run.run_id, still_working(context.instance,
-                                                                                               context.log),
-                                       context.log)
+            working = still_working(context.instance, context.log)
+            run_dir = protocol.recover(rivet, export, state, context.run.run_id, working, context.log)
             for key in keys:
                 started = time.monotonic()
                 if checkpoint:
@@ -67,8 +65,8 @@ def build_export_asset(config: RivetConfig, export: ExportConfig, names: Definit
                     raise dg.Failure(f"{export.name}: quality gate failed, nothing was committed: "
                                      + "; ".join(quality.failures), metadata=quality.metadata)
         except BaseException as exc:
-            if run_dir is not None:  # nothing staged is worth keeping when nothing will be committed
-                folders.remove(run_dir)
+            if run_dir is not None:
+                protocol.abandon(run_dir)
             if checkpoint:
                 state.chunk_failed(export.name, key, f"{type(exc).__name__}: {exc}")
             protocol.record_failure(state, export.name, context.run.run_id, export.mode, export.format,
