@@ -6,7 +6,8 @@ import pytest
 from rivet_dagster import ConfigError, RivetError, StateStore
 from rivet_dagster.commit.destinations.base import UnsafeName
 from rivet_dagster.commit.destinations.retry import DestinationError, DestinationUnavailable
-from rivet_dagster.errors import DRIFT, FAILED, INTEGRITY, TRANSIENT, SchemaDriftError, exit_code_of, first_line
+from rivet_dagster.errors import (DRIFT, FAILED, INTEGRITY, TRANSIENT, IntegrityError, SchemaDriftError, exit_code_of,
+                                  first_line)
 from rivet_dagster.modes import ModeRefused
 from rivet_dagster.modes.chunk_plan import ChunkPlanMismatch
 from rivet_dagster.source.errors import SourceError, SourceUnavailable
@@ -17,7 +18,7 @@ from rivet_dagster.state.store import StateStoreError
 @pytest.mark.parametrize("error, code", [
     (ConfigError, FAILED), (SourceError, FAILED), (UnsupportedTypeError, FAILED), (SourceUnavailable, TRANSIENT),
     (DestinationError, FAILED), (DestinationUnavailable, TRANSIENT), (StateStoreError, FAILED),
-    (ChunkPlanMismatch, FAILED), (UnsafeName, INTEGRITY), (SchemaDriftError, DRIFT), (ModeRefused, FAILED)])
+    (ChunkPlanMismatch, FAILED), (UnsafeName, FAILED), (SchemaDriftError, DRIFT), (ModeRefused, FAILED)])
 def test_every_domain_failure_is_a_rivet_error_with_its_exit_code(error, code):
     assert issubclass(error, RivetError) and error.exit_code == code
 
@@ -34,7 +35,9 @@ def step_error(raised: BaseException, retries: int = 0):
 
 def test_the_exit_code_is_found_through_dagsters_wrappers():
     assert exit_code_of(step_error(SourceUnavailable("the server is starting up"), retries=1)) == TRANSIENT
-    assert exit_code_of(step_error(UnsafeName("refused"))) == INTEGRITY
+    assert exit_code_of(step_error(SchemaDriftError("a column was added"))) == DRIFT
+    assert exit_code_of(step_error(IntegrityError("2 rows, at least 3 expected"))) == INTEGRITY
+    assert exit_code_of(step_error(UnsafeName("refused"))) == FAILED
     assert exit_code_of(step_error(ZeroDivisionError())) == FAILED
 
 

@@ -177,14 +177,9 @@ def _run_one(config, export, defs, instance, state, params, resume, tags, debug)
 
 
 def _failure_code(failure) -> int:
-    """Schema drift stopped the commit (4); else the code of the error's `RivetError` class (a transient error that
-    outlasted its retries: 2), or 1."""
-    if failure is None:
-        return FAILED
-    metadata = failure.user_failure_data.metadata if failure.user_failure_data else {}
-    if "schema_drift" in metadata:
-        return DRIFT
-    return exit_code_of(failure.error) if failure.error else FAILED
+    """The code of the failed step's `RivetError` (a transient error that outlasted its retries: 2, schema drift
+    with on_schema_drift: fail: 4, ...), else 1."""
+    return exit_code_of(failure.error) if failure is not None and failure.error else FAILED
 
 
 def _print_summary(outcome: Outcome, state: StateStore) -> None:

@@ -10,6 +10,7 @@ from rivet_dagster.config.models import ExportConfig, RivetConfig
 from rivet_dagster.defs.names import DefinitionNames
 from rivet_dagster.defs.sensors.crashed_runs import still_working
 from rivet_dagster.defs.translator import QUALITY_CHECK, check_specs_for, policies_for, spec_for
+from rivet_dagster.errors import IntegrityError, SchemaDriftError
 from rivet_dagster.modes import mode_of
 from rivet_dagster.source.errors import source_retrier
 from rivet_dagster.staging.drift import describe as describe_drift, schema_drift
@@ -62,8 +63,9 @@ def build_export_asset(config: RivetConfig, export: ExportConfig, names: Definit
                 yield dg.AssetCheckResult(check_name=QUALITY_CHECK, passed=quality.passed, metadata=quality.metadata,
                                           description="; ".join(quality.failures) or None)
                 if not quality.passed:
-                    raise dg.Failure(f"{export.name}: quality gate failed, nothing was committed: "
-                                     + "; ".join(quality.failures), metadata=quality.metadata)
+                    message = f"{export.name}: quality gate failed, nothing was committed: " + "; ".join(
+                        quality.failures)
+                    raise dg.Failure(message, metadata=quality.metadata) from IntegrityError(message)
         except BaseException as exc:
             if run_dir is not None:
                 protocol.abandon(run_dir)
@@ -113,7 +115,8 @@ def _schema_drift(export: ExportConfig, state, staged: list[StagedExport], log) 
         staged_set.schema_drift = drift
     message = f"{export.name}: the schema changed since the last committed run ({describe_drift(drift)})"
     if export.on_schema_drift == "fail":
-        raise dg.Failure(f"{message}; on_schema_drift: fail, nothing was committed",
-                         metadata={"schema_drift": dg.MetadataValue.json(drift)})
+        message += "; on_schema_drift: fail, nothing was committed"
+        raise dg.Failure(message, metadata={"schema_drift": dg.MetadataValue.json(drift)}) \
+            from SchemaDriftError(message)
     log.warning(message)
     return drift

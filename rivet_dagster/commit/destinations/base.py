@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from rivet_dagster.errors import IntegrityError
+from rivet_dagster.errors import RivetError
 
 
 SUCCESS_MARKER = "_SUCCESS"  # Hadoop's: written when a commit completes, withdrawn while one is under way
@@ -77,7 +77,7 @@ class ObjectStore(Destination):
         return f"{self.scheme}://{self.bucket_name}/{self.key(name)}"
 
 
-class UnsafeName(IntegrityError):
+class UnsafeName(RivetError):
     """A name that would reach outside the destination's folder or prefix (a tampered state or manifest)."""
 
 
