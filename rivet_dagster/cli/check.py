@@ -13,6 +13,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 
+from rivet_dagster.cli.common import add_export_argument, config_flags, config_from, named_export
 from rivet_dagster.config import ExportConfig, RivetConfig
 from rivet_dagster.errors import first_line
 from rivet_dagster.modes import mode_of
@@ -20,7 +21,6 @@ from rivet_dagster.source import queries
 from rivet_dagster.source.engines import SourceDatabase, close_quietly
 from rivet_dagster.source.queries import ReadPlan
 from rivet_dagster.source.readers import execute
-from rivet_dagster.cli.common import add_export_argument, config_flags, config_from, named_export
 
 # Rivet's thresholds (rows, from the planner's estimate)
 SMALL_TABLE = 1_000_000       # an unindexed read is merely DEGRADED up to this; `fast` with an index

@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from rivet_dagster.errors import RivetError
-from rivet_dagster.defs.build import STATE_FILE
 from rivet_dagster.config import ExportConfig, RivetConfig, load_config, parse_config
 from rivet_dagster.config.loader import MAX_CONFIG_BYTES, config_text
+from rivet_dagster.defs.build import STATE_FILE
+from rivet_dagster.errors import RivetError
 from rivet_dagster.state.store import StateStore
 
 STDIN = "-"

@@ -11,9 +11,9 @@ import argparse
 import sys
 import warnings
 
+from rivet_dagster.cli import check, doctor, init, metrics, run, state
 from rivet_dagster.config import ConfigError
 from rivet_dagster.errors import RivetError, first_line
-from rivet_dagster.cli import check, doctor, init, metrics, run, state
 
 VERB_GROUPS = (run, state, metrics, doctor, init, check)
 USAGE_ERROR = 1

@@ -17,18 +17,18 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from rivet_dagster.modes import ModeRefused, mode_of
+from rivet_dagster.cli.common import (STDIN, add_export_argument, config_flags, config_from, named_export, params_from,
+                                      state_path)
+from rivet_dagster.cli.metrics import seconds
+from rivet_dagster.config.resolved import SECRET_NAME
 from rivet_dagster.defs.build import build_definitions
 from rivet_dagster.defs.checks import RECONCILE_TAG, VALIDATE_TAG
-from rivet_dagster.config.resolved import SECRET_NAME
-from rivet_dagster.errors import DRIFT, FAILED, INTEGRITY, OK, exit_code_of, export_message, first_line
 from rivet_dagster.defs.names import DefinitionNames
 from rivet_dagster.defs.sensors.crashed_runs import release_dead_runs
 from rivet_dagster.defs.sensors.failure_alerts import CLI_TAG, post_failure
+from rivet_dagster.errors import DRIFT, FAILED, INTEGRITY, OK, exit_code_of, export_message, first_line
+from rivet_dagster.modes import ModeRefused, mode_of
 from rivet_dagster.state.store import StateStore
-from rivet_dagster.cli.common import (STDIN, add_export_argument, config_flags, config_from, named_export,
-                     params_from, state_path)
-from rivet_dagster.cli.metrics import seconds
 
 INTEGRITY_CHECKS = ("quality", "validate", "reconcile")
 JOB_NAME = "rivet_cli_run"

@@ -7,15 +7,15 @@ from collections import Counter
 
 import dagster as dg
 
+from rivet_dagster.cli.common import (CliError, add_export_argument, add_last_argument, config_flags, config_from,
+                                      named_export, recorded, state_path, state_store)
+from rivet_dagster.cli.tables import print_json, print_records, print_table
+from rivet_dagster.config import ExportConfig
+from rivet_dagster.errors import first_line
 from rivet_dagster.modes import mode_of
 from rivet_dagster.modes.chunk_plan import partitions_name, reset_plan
-from rivet_dagster.config import ExportConfig
 from rivet_dagster.state.cursors import display
 from rivet_dagster.state.store import StateStore
-from rivet_dagster.cli.common import (CliError, add_export_argument, add_last_argument, config_flags,
-                     config_from, named_export, recorded, state_path, state_store)
-from rivet_dagster.cli.tables import print_json, print_records, print_table
-from rivet_dagster.errors import first_line
 
 
 def register(subparsers) -> None:

@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 from dagster import TimeWindow
 
-from rivet_dagster.state.cursors import display, encode
 from rivet_dagster.staging.staged import StagedExport
+from rivet_dagster.state.cursors import display, encode
 
 FORMAT_VERSION = 1
 

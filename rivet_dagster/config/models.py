@@ -14,10 +14,10 @@ import dagster as dg
 from pydantic import Field, field_validator, model_validator
 
 from rivet_dagster.config.errors import ConfigError, KeyedError, format_key, line_for
-from rivet_dagster.config.sections import (DestinationConfig, MetaColumns, NotificationsConfig, PartitioningConfig,
-                                         QualityConfig, SensorConfig, SourceConfig, Strict, TuningConfig)
 from rivet_dagster.config.query import UserQuery
 from rivet_dagster.config.resolved import ResolvedExport, bound_query, effective_tuning, shown_params
+from rivet_dagster.config.sections import (DestinationConfig, MetaColumns, NotificationsConfig, PartitioningConfig,
+                                           QualityConfig, SensorConfig, SourceConfig, Strict, TuningConfig)
 from rivet_dagster.config.tuning import EffectiveTuning
 
 CONFIG_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")

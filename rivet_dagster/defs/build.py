@@ -7,16 +7,16 @@ from collections.abc import Mapping
 import dagster as dg
 
 from rivet_dagster.config.errors import KeyedError
-from rivet_dagster.defs.factory import build_export_asset
-from rivet_dagster.modes import mode_of
-from rivet_dagster.defs.checks import build_export_checks
 from rivet_dagster.config.loader import load_config
 from rivet_dagster.config.models import RivetConfig
+from rivet_dagster.defs.checks import build_export_checks
+from rivet_dagster.defs.factory import build_export_asset
 from rivet_dagster.defs.io_manager import ExportIOManager
-from rivet_dagster.notifications.slack import SlackNotifier
 from rivet_dagster.defs.names import DESTINATION_TYPES, DefinitionNames
 from rivet_dagster.defs.sensors.crashed_runs import build_crashed_runs_sensor
 from rivet_dagster.defs.sensors.failure_alerts import build_failure_alert_sensor
+from rivet_dagster.modes import mode_of
+from rivet_dagster.notifications.slack import SlackNotifier
 from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.state.store import StateStore
 

@@ -9,14 +9,14 @@ notification; `validate` in a run also fills Rivet's `validated` column of the r
 
 import dagster as dg
 
-from rivet_dagster.defs.factory import ExportRunConfig
-from rivet_dagster.config.models import ExportConfig, RivetConfig
 from rivet_dagster.commit.destinations import open_destination
 from rivet_dagster.commit.exported import ExportedFiles
+from rivet_dagster.commit.validate import validate
+from rivet_dagster.config.models import ExportConfig, RivetConfig
+from rivet_dagster.defs.factory import ExportRunConfig
 from rivet_dagster.defs.names import DefinitionNames
 from rivet_dagster.modes import mode_of
 from rivet_dagster.modes.reconcile import reconcile
-from rivet_dagster.commit.validate import validate
 
 VALIDATE_TAG, RECONCILE_TAG = "rivet/validate", "rivet/reconcile"
 

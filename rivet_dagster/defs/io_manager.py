@@ -11,13 +11,13 @@ import time
 
 import dagster as dg
 
-from rivet_dagster.config.sections import DestinationConfig
-from rivet_dagster.notifications.slack import SlackNotifier
-from rivet_dagster.state.store import StateStore
 from rivet_dagster.commit import protocol
 from rivet_dagster.commit.destinations import open_destination
 from rivet_dagster.commit.exported import ExportedFiles
+from rivet_dagster.config.sections import DestinationConfig
+from rivet_dagster.notifications.slack import SlackNotifier
 from rivet_dagster.staging.staged import StagedExport
+from rivet_dagster.state.store import StateStore
 
 DESTINATION_METADATA = "rivet/destination"
 

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 import dagster as dg
 
 from rivet_dagster.config.models import ExportConfig, RivetConfig
-from rivet_dagster.errors import RivetError
-from rivet_dagster.config.tuning import EffectiveTuning
 from rivet_dagster.config.query import UserQuery
+from rivet_dagster.config.tuning import EffectiveTuning
+from rivet_dagster.errors import RivetError
 from rivet_dagster.source import queries
 from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.source.types import SourceColumn

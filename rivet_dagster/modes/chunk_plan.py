@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import dagster as dg
 
 from rivet_dagster.config.models import ExportConfig, RivetConfig
-from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.source import queries
+from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.source.readers import fetch_value
 from rivet_dagster.state.store import StateStore, StateStoreError
 

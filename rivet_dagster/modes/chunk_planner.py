@@ -6,8 +6,8 @@ chunk keys that are missing; it also sets the export's pool to `parallel` slots.
 """
 import dagster as dg
 
-from rivet_dagster.modes.chunk_plan import missing_keys, partitions_name, pool_name
 from rivet_dagster.config.models import ExportConfig, RivetConfig
+from rivet_dagster.modes.chunk_plan import missing_keys, partitions_name, pool_name
 from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.state.store import StateStore
 

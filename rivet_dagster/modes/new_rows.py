@@ -9,8 +9,8 @@ from collections.abc import Mapping
 import dagster as dg
 
 from rivet_dagster.config.models import ExportConfig, RivetConfig
-from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.source import queries
+from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.source.readers import describe, fetch_value
 from rivet_dagster.source.types import bind_type, query_column
 from rivet_dagster.state import cursors

@@ -2,7 +2,6 @@
 chunk range, the time window, the incremental window) and compare with the rows committed."""
 from __future__ import annotations
 
-
 from rivet_dagster.commit.exported import ExportedFiles
 from rivet_dagster.config.models import ExportConfig, RivetConfig
 from rivet_dagster.modes import mode_of

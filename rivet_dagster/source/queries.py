@@ -13,8 +13,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from rivet_dagster.config.resolved import SECRET_NAME
 from rivet_dagster.config.query import UserQuery
+from rivet_dagster.config.resolved import SECRET_NAME
 from rivet_dagster.source.engines import SourceDatabase
 
 

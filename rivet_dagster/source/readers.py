@@ -17,14 +17,15 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
+from rivet_dagster.config.query import UserQuery
 from rivet_dagster.config.tuning import EffectiveTuning, estimated_row_bytes
 from rivet_dagster.errors import first_line
-from rivet_dagster.source.engines import SourceDatabase, SourceError, close_quietly
-from rivet_dagster.source.pacing import StallWatchdog, read_ahead, throttled
-from rivet_dagster.config.query import UserQuery
 from rivet_dagster.source import queries
+from rivet_dagster.source.engines import SourceDatabase, close_quietly
+from rivet_dagster.source.errors import SourceError
+from rivet_dagster.source.pacing import StallWatchdog, read_ahead, throttled
 from rivet_dagster.source.queries import ReadPlan
-from rivet_dagster.source.types import SourceColumn, mysql_column, postgres_type, schema_of, conform
+from rivet_dagster.source.types import SourceColumn, conform, mysql_column, postgres_type, schema_of
 
 READ_AHEAD_BATCHES = 2
 MAX_BATCH_BYTES = 16 << 20  # ADBC's own default; the batch row count never makes a batch larger than this

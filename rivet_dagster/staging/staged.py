@@ -8,11 +8,11 @@ from pathlib import Path
 import pyarrow as pa
 from dagster import TimeWindow
 
-from rivet_dagster.staging.quality import QualityResult
 from rivet_dagster.config.sections import DestinationConfig
-from rivet_dagster.state.cursors import Window
 from rivet_dagster.staging.parts import StagedPart
+from rivet_dagster.staging.quality import QualityResult
 from rivet_dagster.staging.writers import EXTENSIONS
+from rivet_dagster.state.cursors import Window
 
 
 @dataclass

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import dagster as dg
 
+from rivet_dagster.errors import RivetError
 from rivet_dagster.state import cursors
 from rivet_dagster.state.cursors import Window
-from rivet_dagster.errors import RivetError
 from rivet_dagster.state.migrations import NewerSchema, migrate
 from rivet_dagster.state.records import FileRecord, MetricRecord, utc_now
 

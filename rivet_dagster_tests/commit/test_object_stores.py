@@ -9,13 +9,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from rivet_dagster import ExportedFiles, build_definitions
-from rivet_dagster.modes.chunk_plan import register_plan
-from rivet_dagster.config import load_config
 from rivet_dagster.commit.destinations import open_destination
+from rivet_dagster.config import load_config
+from rivet_dagster.modes.chunk_plan import register_plan
 from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.state.store import StateStore
-from rivet_dagster_tests.conftest import materialize, run_sql, write_config
 from rivet_dagster_tests.commit.conftest import S3_SECRET_KEY, CuttableProxy
+from rivet_dagster_tests.conftest import materialize, run_sql, write_config
 
 ROWS = 9000
 MODES = {

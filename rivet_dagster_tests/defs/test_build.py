@@ -15,9 +15,8 @@ import pytest
 import yaml
 
 from rivet_dagster import build_definitions
-from rivet_dagster.defs.names import source_group
 from rivet_dagster.config import load_config
-from rivet_dagster.defs.names import DefinitionNames
+from rivet_dagster.defs.names import DefinitionNames, source_group
 from rivet_dagster.state.store import StateStore
 from rivet_dagster_tests.conftest import run_sql, write_config
 from rivet_dagster_tests.dagster_services import ROOT, dagster_services, wait_for

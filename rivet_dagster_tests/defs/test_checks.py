@@ -5,8 +5,8 @@ import dagster as dg
 import pytest
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-from rivet_dagster.modes.chunk_plan import register_plan
 from rivet_dagster.config import load_config
+from rivet_dagster.modes.chunk_plan import register_plan
 from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.state.store import StateStore
 from rivet_dagster_tests.conftest import materialize, run_sql, write_config

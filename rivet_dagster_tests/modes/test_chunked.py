@@ -6,8 +6,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from rivet_dagster import build_definitions
-from rivet_dagster.modes.chunk_plan import ChunkPlanMismatch, chunk_key, register_plan, reset_plan
 from rivet_dagster.config import load_config
+from rivet_dagster.modes.chunk_plan import ChunkPlanMismatch, chunk_key, register_plan, reset_plan
 from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.state.store import StateStore
 from rivet_dagster_tests.conftest import materialize, materialize_cli, run_sql, sql_engine, write_config

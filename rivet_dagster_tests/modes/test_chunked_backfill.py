@@ -9,8 +9,8 @@ import dagster as dg
 import pyarrow.parquet as pq
 
 from rivet_dagster import build_definitions
-from rivet_dagster.modes.chunk_plan import chunk_key, register_plan
 from rivet_dagster.config import load_config
+from rivet_dagster.modes.chunk_plan import chunk_key, register_plan
 from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.state.store import StateStore
 from rivet_dagster_tests.conftest import run_sql, write_config

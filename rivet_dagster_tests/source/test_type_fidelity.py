@@ -8,13 +8,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rivet_dagster.config.sections import SourceConfig
 from rivet_dagster.config.query import UserQuery
+from rivet_dagster.config.sections import SourceConfig
 from rivet_dagster.config.tuning import merge_tuning
 from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.source.readers import describe
 from rivet_dagster.source.types import UnsupportedTypeError
 from rivet_dagster_tests.conftest import materialize, write_config
+
 
 def export_table(tmp_path: Path, out: Path, source: dict, query: str) -> pa.Table:
     config = write_config(tmp_path, source, [{"name": "t", "query": query, "format": "parquet",

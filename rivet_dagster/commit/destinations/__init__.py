@@ -1,8 +1,8 @@
 """Destinations: where committed files go (local disk, S3, GCS, stdout), and the IO managers that commit."""
 from __future__ import annotations
 
-from rivet_dagster.config.sections import DestinationConfig
 from rivet_dagster.commit.destinations.base import Destination
+from rivet_dagster.config.sections import DestinationConfig
 
 
 def open_destination(config: DestinationConfig) -> Destination:

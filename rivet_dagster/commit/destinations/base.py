@@ -9,7 +9,6 @@ import pyarrow.fs as pafs
 
 from rivet_dagster.errors import RivetError
 
-
 SUCCESS_MARKER = "_SUCCESS"  # Hadoop's: written when a commit completes, withdrawn while one is under way
 
 

@@ -23,9 +23,9 @@ import google_crc32c
 import pyarrow.fs as pafs
 from google.api_core.exceptions import Forbidden, NotFound, PreconditionFailed
 
-from rivet_dagster.config.sections import DestinationConfig
-from rivet_dagster.commit.destinations.retry import DestinationError
 from rivet_dagster.commit.destinations.base import ObjectStore, prefix_parts
+from rivet_dagster.commit.destinations.retry import DestinationError
+from rivet_dagster.config.sections import DestinationConfig
 
 CHUNK_SIZE = 16 * 1024 * 1024  # resumable upload above this size, in chunks of it
 TIMEOUT_S = 120

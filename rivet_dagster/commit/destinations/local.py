@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
+from rivet_dagster.commit.destinations.base import Destination, plain_name
 from rivet_dagster.config.sections import DestinationConfig
 from rivet_dagster.durability import fsync
-from rivet_dagster.commit.destinations.base import Destination, plain_name
 
 
 class LocalDestination(Destination):

@@ -16,9 +16,9 @@ import pyarrow.fs as pafs
 from boto3.s3.transfer import TransferConfig
 from dagster_aws.s3 import S3Resource
 
-from rivet_dagster.config.sections import DestinationConfig
 from rivet_dagster.commit.destinations.base import ObjectStore, prefix_parts
 from rivet_dagster.commit.destinations.retry import DestinationError
+from rivet_dagster.config.sections import DestinationConfig
 
 MULTIPART = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024,
                            max_concurrency=4)

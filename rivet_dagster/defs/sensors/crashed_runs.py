@@ -13,9 +13,9 @@ from collections.abc import Callable
 import dagster as dg
 
 from rivet_dagster.config.models import RivetConfig
-from rivet_dagster.staging import folders as staging
-from rivet_dagster.owners import owner_alive
 from rivet_dagster.defs.names import DefinitionNames
+from rivet_dagster.owners import owner_alive
+from rivet_dagster.staging import folders as staging
 from rivet_dagster.state.store import StateStore
 
 INTERVAL_S = 60

@@ -6,9 +6,9 @@ from __future__ import annotations
 import dagster as dg
 
 from rivet_dagster.config.models import RivetConfig
+from rivet_dagster.defs.names import DefinitionNames
 from rivet_dagster.errors import export_message
 from rivet_dagster.notifications.slack import SlackNotifier
-from rivet_dagster.defs.names import DefinitionNames
 
 CLI_TAG = "rivet/cli"
 

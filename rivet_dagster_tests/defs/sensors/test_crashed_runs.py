@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from rivet_dagster import build_definitions
-from rivet_dagster.modes.chunk_plan import chunk_key, register_plan
 from rivet_dagster.config import load_config
 from rivet_dagster.defs.names import DefinitionNames
+from rivet_dagster.modes.chunk_plan import chunk_key, register_plan
 from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.state.store import StateStore
 from rivet_dagster_tests.conftest import run_sql, write_config
