@@ -33,6 +33,7 @@ class SchemaDriftError(IntegrityError):
     exit_code = DRIFT
     hint = "check the source, then set on_schema_drift: warn (or fix the query) and run again"
 
+
 DAGSTER_WRAPPERS = re.compile(r"^(Dagster\w*|RetryRequested\w*)$")  # Dagster's classes around the user's error
 
 
@@ -53,14 +54,20 @@ def export_error(error):
     return error
 
 
-def exit_code_of(error) -> int:
-    """The exit code for a step's error record: its own class's, else the first of its causes that has one."""
+def rivet_error_of(error) -> type[RivetError] | None:
+    """The `RivetError` class of a step's error record (Dagster's `SerializableErrorInfo`): its own, else that of
+    the first of its causes that is one."""
     while error is not None:
         known = RivetError.by_name.get((error.cls_name or "").rsplit(".", 1)[-1])
         if known is not None:
-            return known.exit_code
+            return known
         error = error.cause
-    return FAILED
+    return None
+
+
+def exit_code_of(error) -> int:
+    known = rivet_error_of(error)
+    return known.exit_code if known is not None else FAILED
 
 
 def export_message(error) -> str:

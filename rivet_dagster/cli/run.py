@@ -26,7 +26,7 @@ from rivet_dagster.defs.checks import RECONCILE_TAG, VALIDATE_TAG
 from rivet_dagster.defs.names import DefinitionNames
 from rivet_dagster.defs.sensors.crashed_runs import release_dead_runs
 from rivet_dagster.defs.sensors.failure_alerts import CLI_TAG, post_failure
-from rivet_dagster.errors import DRIFT, FAILED, INTEGRITY, OK, exit_code_of, export_message, first_line
+from rivet_dagster.errors import DRIFT, FAILED, INTEGRITY, OK, exit_code_of, export_message, first_line, rivet_error_of
 from rivet_dagster.modes import ModeRefused, mode_of
 from rivet_dagster.state.store import StateStore
 
@@ -58,9 +58,12 @@ class Outcome:
     checks: dict[str, bool] = field(default_factory=dict)
     reconcile: list[tuple[int, int]] = field(default_factory=list)   # (committed, source) per checked run
     error: str | None = None
+    hint: str | None = None
 
-    def failed(self, code: int, error: str) -> None:
-        self.code, self.error = max(self.code, code), self.error or error
+    def failed(self, code: int, error: str, hint: str | None = None) -> None:
+        if self.error is None:
+            self.error, self.hint = error, hint
+        self.code = max(self.code, code)
 
 
 def run_exports(args: argparse.Namespace) -> int:
@@ -170,7 +173,8 @@ def _run_one(config, export, defs, instance, state, params, resume, tags, debug)
             # what the failure sensor does for the runs a daemon sees
             post_failure(defs.resources[DefinitionNames.of(config).notifier], instance, result.run_id, export.name,
                          message)
-            outcome.failed(_failure_code(error), message)
+            known = rivet_error_of(error.error) if error and error.error else None
+            outcome.failed(_failure_code(error), message, known.hint if known is not None else None)
     if any(not outcome.checks.get(name, True) for name in INTEGRITY_CHECKS):
         outcome.code = max(outcome.code, INTEGRITY)
     return outcome
@@ -203,6 +207,8 @@ def _print_summary(outcome: Outcome, state: StateStore) -> None:
               "changed" if any(m["schema_changed"] for m in metrics) else "unchanged")]
     if outcome.error:
         lines.append(("error", first_line(outcome.error)))
+    if outcome.hint:
+        lines.append(("hint", outcome.hint))
     # One write on standard error (standard output may carry a stdout export), so parallel exports' summaries
     # do not interleave.
     sys.stderr.write(f"Export: {outcome.export}\n" + "".join(f"  {label + ':':<11}{value}\n" for label, value in lines))

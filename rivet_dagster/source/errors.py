@@ -27,6 +27,7 @@ class SourceError(RivetError):
 class SourceUnavailable(SourceError):
     """A transient source error that outlasted its retries: worth running again later."""
     exit_code = TRANSIENT
+    hint = "the source was unavailable; nothing was committed, so run again once it is back (or raise max_retries)"
 
 
 SETTLE_S = 15.0      # a server starting up, shutting down or out of connections needs time

@@ -234,6 +234,7 @@ def test_a_source_that_stays_unreachable_past_its_retries_exits_2_naming_the_sou
     assert printed["status"] == "failed" and printed["files"] == "0"
     assert f"postgresql+psycopg://rivet:***@127.0.0.1:{port}/nowhere" in printed["error"]   # the source, masked
     assert "connection refused" in printed["error"].lower() and "after 2 attempts" in printed["error"]
+    assert printed["hint"].startswith("the source was unavailable; nothing was committed")   # SourceUnavailable's
     assert "s3cret-pw" not in result.stderr + result.stdout
     assert "retry 1/1" in result.stderr and not any(tmp_path.glob("out/*.csv"))   # nothing committed
 

@@ -29,6 +29,7 @@ class DestinationError(RivetError):
 class DestinationUnavailable(DestinationError):
     """A transient store error that outlasted its retries: worth running again later."""
     exit_code = TRANSIENT
+    hint = "the destination was unavailable; nothing was recorded as committed, so run again once it is back"
 
 
 def status_and_code(exc: BaseException) -> tuple[int | None, str | None]:
