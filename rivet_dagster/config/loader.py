@@ -101,7 +101,8 @@ def parse_config(text: str, *, file: str | os.PathLike = "rivet.yaml", params: M
             _check_readable(base_dir / export.query_file, error(f"cannot read query_file '{export.query_file}'",
                                                                 ("exports", i, "query_file")))
     return config.model_copy(update={"base_dir": base_dir, "config_file": str(file), "key_lines": lines,
-                                     "params": dict(params or {}), "resolved": resolve(config, base_dir, str(file), lines),
+                                     "params": dict(params or {}),
+                                     "resolved": resolve(config, base_dir, str(file), lines),
                                      "exports": [_with_local_path_resolved(e, base_dir) for e in config.exports]})
 
 

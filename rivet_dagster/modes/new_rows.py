@@ -42,6 +42,7 @@ def build_new_rows_sensor(config: RivetConfig, export: ExportConfig, source: Sou
         key = cursors.encode(newest)
         if key == context.cursor:
             return dg.SkipReason(f"a run for rows up to {cursors.display(newest)} was already requested")
-        return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"{export.name}:{key}", tags=dict(tags))], cursor=key)
+        request = dg.RunRequest(run_key=f"{export.name}:{key}", tags=dict(tags))
+        return dg.SensorResult(run_requests=[request], cursor=key)
 
     return new_rows

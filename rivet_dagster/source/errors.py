@@ -64,8 +64,10 @@ MYSQL = {  # error number -> (transient, settle seconds, reason)
                                  "chunked mode"),
     ER.ACCESS_DENIED_ERROR: (False, 0, "access denied: check the user and password"),
     ER.DBACCESS_DENIED_ERROR: (False, 0, "access denied to the database"),
-    ER.BAD_DB_ERROR: (False, 0, "the database does not exist"), ER.NO_SUCH_TABLE: (False, 0, "the table does not exist"),
-    ER.BAD_FIELD_ERROR: (False, 0, "a column does not exist"), ER.PARSE_ERROR: (False, 0, "syntax error: check the query"),
+    ER.BAD_DB_ERROR: (False, 0, "the database does not exist"),
+    ER.NO_SUCH_TABLE: (False, 0, "the table does not exist"),
+    ER.BAD_FIELD_ERROR: (False, 0, "a column does not exist"),
+    ER.PARSE_ERROR: (False, 0, "syntax error: check the query"),
     READ_ONLY_TRANSACTION: (False, 0, READ_ONLY),
 }
 MESSAGES = [  # lower-case text -> (transient, settle seconds, reason); the first match wins

@@ -13,7 +13,7 @@ import pyarrow.fs as pafs
 
 from rivet_dagster.commit.destinations.base import Destination, plain_name
 from rivet_dagster.config.sections import DestinationConfig
-from rivet_dagster.durability import fsync
+from rivet_dagster.durability import fsync, replace_atomically, temp_beside
 
 
 class LocalDestination(Destination):
@@ -41,14 +41,12 @@ class LocalDestination(Destination):
         hidden = self.pending(name)
         try:
             os.replace(staged_file, hidden)
+            fsync(self.root)
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise
-            temp = self.root / f".{name}.tmp"  # staging on another filesystem: copy beside, then rename
-            shutil.copyfile(staged_file, temp)
-            fsync(temp)
-            os.replace(temp, hidden)
-        fsync(self.root)
+            # staging on another filesystem: copy beside, then rename
+            replace_atomically(hidden, lambda temp: shutil.copyfile(staged_file, temp))
         return self.uri(name)
 
     def publish(self, names: list[str]) -> None:
@@ -61,13 +59,7 @@ class LocalDestination(Destination):
 
     def write_bytes(self, name: str, data: bytes) -> str:
         self.root.mkdir(parents=True, exist_ok=True)
-        temp = self.root / f".{plain_name(name)}.tmp"
-        with open(temp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, self.path(name))
-        fsync(self.root)
+        replace_atomically(self.path(name), lambda temp: temp.write_bytes(data))
         return self.uri(name)
 
     def read_bytes(self, name: str) -> bytes:
@@ -77,7 +69,8 @@ class LocalDestination(Destination):
         return self.path(name).exists()
 
     def remove(self, name: str) -> None:
-        for path in (self.path(name), self.pending(name), self.root / f".{plain_name(name)}.tmp"):
+        final, hidden = self.path(name), self.pending(name)
+        for path in (final, hidden, temp_beside(final), temp_beside(hidden)):
             path.unlink(missing_ok=True)
         if self.root.is_dir():
             fsync(self.root)
