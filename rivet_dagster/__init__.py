@@ -1,6 +1,15 @@
-"""rivet-dagster: crash-safe database exports as Dagster assets, configured by a Rivet-style rivet.yaml."""
-from .build import build_definitions
-from .config import ConfigError, load_config
-from .destinations.exported import ExportedFiles
+"""rivet-dagster: crash-safe database exports as Dagster assets, configured by a Rivet-style rivet.yaml.
 
-__all__ = ["ConfigError", "ExportedFiles", "build_definitions", "load_config"]
+The public API (what the README uses); everything else is internal and may move."""
+from rivet_dagster.commit.exported import ExportedFiles
+from rivet_dagster.config import ConfigError, RivetConfig, load_config
+from rivet_dagster.defs.build import build_definitions
+from rivet_dagster.defs.translator import spec_for
+from rivet_dagster.errors import RivetError
+from rivet_dagster.modes import mode_of
+from rivet_dagster.modes.chunk_plan import register_plan, reset_plan
+from rivet_dagster.source.engines import SourceDatabase
+from rivet_dagster.state.store import StateStore
+
+__all__ = ["ConfigError", "ExportedFiles", "RivetConfig", "RivetError", "SourceDatabase", "StateStore",
+           "build_definitions", "load_config", "mode_of", "register_plan", "reset_plan", "spec_for"]

@@ -1,4 +1,5 @@
-"""The crash matrix's stages (CRASH_MATRIX.md), each marked where the code passes it.
+"""The crash matrix's stages (CRASH_MATRIX.md), each marked where the code passes it: 4-6 in `staging/step.py`,
+the rest in `commit/protocol.py`, one step each.
 
 `reached(Stage.X)` is called at the end of stage X. With `RIVET_CRASH_AT=<stage>` in the environment the
 process kills itself there with SIGKILL, which is how the crash tests place a real crash. The variable is
@@ -12,14 +13,18 @@ from enum import Enum
 
 
 class Stage(str, Enum):
+    """In the order a run passes them; a run that has nothing to do at a step still passes it."""
     QUERY = "query"            # 4. the query is running and its first batch arrived
     FETCH = "fetch"            # 5. mid-fetch: at least one batch is in a staged file
     STAGED = "staged"          # 6. every part is complete and fsynced in staging
+    WINDOW = "window"          #    the incremental window is recorded as pending
+    STARTED = "started"        #    the commit is recorded as under way; _SUCCESS withdrawn
     COMMITTED = "committed"    # 7. a part is at the destination (local: under a hidden name; a completed upload)
     MANIFEST = "manifest"      #    every part is committed and the materialization's manifest is written last
     PUBLISHED = "published"    #    ... and the parts are visible under their final names (local: renamed)
     RECORDED = "recorded"      #    ... and the state store's file manifest lists the files
-    CURSOR = "cursor"          # 8. the cursor advanced (incremental) / the chunk checkpoint completed
+    SUPERSEDED = "superseded"  #    ... and the files this materialization replaces are removed and forgotten
+    CURSOR = "cursor"          # 8. the cursor advanced / the chunk checkpoint completed; _SUCCESS written
     METRIC = "metric"          # 9. the run's metric is recorded; notifications follow, best effort
 
 

@@ -45,8 +45,8 @@ import sqlalchemy as sa
 from rivet_dagster.state.store import StateStore
 from rivet_dagster_tests.bad_input_support import (STATE_FILE, TRACEBACK, Case, Result, file_changes, file_snapshot,
                                                    run_cli, secret_hits, state_changes, state_snapshot)
+from rivet_dagster_tests.commit.conftest import S3_ACCESS_KEY, gcs_server, s3_server  # noqa: F401 (fixtures)
 from rivet_dagster_tests.conftest import run_sql, sql_engine
-from rivet_dagster_tests.destinations.conftest import S3_ACCESS_KEY, gcs_server, s3_server  # noqa: F401 (fixtures)
 
 CONFIG, NAMES, PARAMS, SOURCES, STATE, DESTINATIONS, CLI = (
     "config", "names and paths", "parameters", "sources", "state store", "destinations", "CLI")

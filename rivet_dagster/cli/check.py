@@ -13,13 +13,14 @@ import re
 import sys
 from dataclasses import dataclass, field
 
-from ..config import ExportConfig, RivetConfig
-from ..errors import first_line
-from ..source import queries
-from ..source.engines import SourceDatabase, close_quietly
-from ..source.queries import ReadPlan
-from ..source.readers import execute
-from .common import add_export_argument, config_flags, config_from, named_export
+from rivet_dagster.cli.common import add_export_argument, config_flags, config_from, named_export
+from rivet_dagster.config import ExportConfig, RivetConfig
+from rivet_dagster.errors import first_line
+from rivet_dagster.modes import mode_of
+from rivet_dagster.source import queries
+from rivet_dagster.source.engines import SourceDatabase, close_quietly
+from rivet_dagster.source.queries import ReadPlan
+from rivet_dagster.source.readers import execute
 
 # Rivet's thresholds (rows, from the planner's estimate)
 SMALL_TABLE = 1_000_000       # an unindexed read is merely DEGRADED up to this; `fast` with an index
@@ -28,7 +29,6 @@ HUGE_TABLE = 50_000_000       # an unindexed range read becomes UNSAFE above thi
 TINY_TABLE = 100_000          # without an index, `balanced` (or `safe` with parallel chunks) up to this
 PARALLEL_LOAD = 5_000_000     # parallel chunks over this many rows load the source
 SPARSE_DENSITY, SPARSE_WINDOWS = 0.1, 10
-RANGE_COLUMN = {"incremental": "cursor_column", "chunked": "chunk_column", "time_window": "time_column"}
 
 
 @dataclass
@@ -93,8 +93,8 @@ def plan_export(config: RivetConfig, source: SourceDatabase, export: ExportConfi
         plan = explain(run, "{plan}")
         if column:
             plan.index = explain(run, f"{{plan}} ORDER BY _rivet.{source.quote(column)} LIMIT 1").index
-        if export.mode == "chunked" and not export.chunk_dense:
-            quoted = f"_rivet.{source.quote(column)}"
+        if (key_column := mode_of(export).key_range_column(export)) is not None:
+            quoted = f"_rivet.{source.quote(key_column)}"
             [row] = run(f"SELECT MIN({quoted}) AS low, MAX({quoted}) AS high, COUNT(*) AS n FROM ({{plan}}) AS _rivet")
             plan.chunk_range = (int(row["low"]), int(row["high"]), int(row["n"])) if row["n"] else (0, 0, 0)
     plan.warnings = warnings(export, plan)
@@ -102,8 +102,7 @@ def plan_export(config: RivetConfig, source: SourceDatabase, export: ExportConfi
 
 
 def range_column(export: ExportConfig) -> str | None:
-    key = RANGE_COLUMN.get(export.mode)
-    return getattr(export, key) if key else None
+    return mode_of(export).range_column(export)
 
 
 def explain_postgres(run, sql: str) -> Plan:
@@ -138,18 +137,6 @@ def explain_sqlite(run, sql: str) -> Plan:
     rowid = any("INTEGER PRIMARY KEY" in d for d in details) or (" ORDER BY " in sql and not sorted_)
     index = None if sorted_ else named or ("rowid" if rowid else None)
     return Plan(rows=rows, scan=", ".join(details) or "no table", index=index)
-
-
-def strategy(export: ExportConfig) -> str:
-    if export.mode == "incremental":
-        return f"cursor range: {export.cursor_column} > last cursor, in {export.cursor_column} order"
-    if export.mode == "chunked" and export.chunk_dense:
-        return f"row-number ranges: ROW_NUMBER() in {export.chunk_column} order, {export.chunk_size} rows per chunk"
-    if export.mode == "chunked":
-        return f"chunk ranges: {export.chunk_column} from start to end of each chunk, {export.chunk_size} per chunk"
-    if export.mode == "time_window":
-        return f"time window: {export.time_column} >= window start and < window end"
-    return "full scan: the whole query on every run"
 
 
 def verdict(export: ExportConfig, plan: Plan) -> str:
@@ -200,7 +187,7 @@ def warnings(export: ExportConfig, plan: Plan) -> list[str]:
         if count / span < SPARSE_DENSITY and -(-span // export.chunk_size) > SPARSE_WINDOWS:
             out.append(f"sparse chunk range: {column} spans {low}..{high} ({span} values) for {count} rows, so "
                        "most chunks are nearly empty (chunk_dense: true cuts by row number)")
-    if export.mode == "chunked" and export.parallel > 1 and plan.rows > PARALLEL_LOAD:
+    if mode_of(export).has_chunks and export.parallel > 1 and plan.rows > PARALLEL_LOAD:
         out.append(f"parallel: {export.parallel} on {approximate(plan.rows)} rows: concurrent chunk reads "
                    "load the source; watch its I/O and replicas")
     return out
@@ -209,7 +196,7 @@ def warnings(export: ExportConfig, plan: Plan) -> list[str]:
 def print_report(export: ExportConfig, plan: Plan) -> None:
     print(f"Export:       {export.name}")
     print(f"Mode:         {export.mode}")
-    print(f"Strategy:     {strategy(export)}")
+    print(f"Strategy:     {mode_of(export).strategy(export)}")
     print(f"Row estimate: {approximate(plan.rows)} ({plan.rows} rows)")
     if plan.chunk_range:
         print(f"Chunk range:  {plan.chunk_range[0]} .. {plan.chunk_range[1]} ({plan.chunk_range[2]} rows)")
@@ -217,7 +204,7 @@ def print_report(export: ExportConfig, plan: Plan) -> None:
     print(f"Scan type:    {scan_type(column, plan)}")
     print(f"Verdict:      {verdict(export, plan)}")
     print(f"Recommended:  tuning.profile: {profile(export, plan)}")
-    if export.mode == "chunked":
+    if mode_of(export).has_chunks:
         count, reason = parallel(plan)
         print(f"Recommended:  parallel: {count} ({reason})")
     for warning in plan.warnings:

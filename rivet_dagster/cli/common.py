@@ -6,15 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..build import STATE_FILE
-from ..config import ExportConfig, RivetConfig, load_config, parse_config
-from ..config.loader import MAX_CONFIG_BYTES, config_text
-from ..state.store import StateStore
+from rivet_dagster.config import ExportConfig, RivetConfig, load_config, parse_config
+from rivet_dagster.config.loader import MAX_CONFIG_BYTES, config_text
+from rivet_dagster.defs.build import STATE_FILE
+from rivet_dagster.errors import RivetError
+from rivet_dagster.state.store import StateStore
 
 STDIN = "-"
 
 
-class CliError(RuntimeError):
+class CliError(RivetError):
     """A problem the operator can fix, reported as one line."""
 
 
@@ -76,6 +77,15 @@ def state_store(config: RivetConfig) -> StateStore | None:
     """The config's state store, or None before its first run (reading must not create an empty one)."""
     path = state_path(config)
     return StateStore(path=str(path)) if path.exists() else None
+
+
+def recorded(args, read) -> list[dict]:
+    """What `read(store, export, last)` finds for `-e`/`-l` in the config's state store (nothing before a run)."""
+    config = config_from(args)
+    if args.export:
+        named_export(config, args.export)
+    store = state_store(config)
+    return read(store, args.export, args.last) if store else []
 
 
 def named_export(config: RivetConfig, name: str) -> ExportConfig:

@@ -8,10 +8,12 @@ import argparse
 
 import sqlalchemy as sa
 
-from ..config import ConfigError, DestinationConfig, RivetConfig
-from ..destinations import open_destination
-from ..source.engines import SourceDatabase, SourceError, first_line
-from .common import config_flags, config_from
+from rivet_dagster.cli.common import config_flags, config_from
+from rivet_dagster.commit.destinations import open_destination
+from rivet_dagster.config import ConfigError, DestinationConfig, RivetConfig
+from rivet_dagster.errors import first_line
+from rivet_dagster.source.engines import SourceDatabase
+from rivet_dagster.source.errors import SourceError
 
 PROBE_NAME = ".rivet_doctor_probe"
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import sqlalchemy as sa
 import yaml
 
-from ..config import SourceConfig
-from ..source.engines import SourceDatabase
-from .common import CliError
+from rivet_dagster.cli.common import CliError
+from rivet_dagster.config import SourceConfig
+from rivet_dagster.source.engines import SourceDatabase
 
 SOURCE_TYPES = {"postgres": "postgres", "postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql",
                 "sqlite": "sqlite"}

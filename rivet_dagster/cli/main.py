@@ -11,9 +11,9 @@ import argparse
 import sys
 import warnings
 
-from ..config import ConfigError
-from ..errors import first_line
-from . import check, doctor, init, metrics, run, state
+from rivet_dagster.cli import check, doctor, init, metrics, run, state
+from rivet_dagster.config import ConfigError
+from rivet_dagster.errors import RivetError, first_line
 
 VERB_GROUPS = (run, state, metrics, doctor, init, check)
 USAGE_ERROR = 1
@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one verb. An error is one `error: ...` line on stderr and exit code 1 (the traceback with --debug)."""
+    """Run one verb. An error is one `error: ...` line on stderr (the traceback with --debug) and its
+    `RivetError`'s exit code (1 for anything else)."""
     args = build_parser().parse_args(argv)
     if not args.debug:  # Dagster's beta and supersession notices are about our code, not the user's
         warnings.filterwarnings("ignore", module="dagster")
@@ -47,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"error: {exc if isinstance(exc, ConfigError) else first_line(exc)}", file=sys.stderr)
-        return 1
+        if isinstance(exc, RivetError) and exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return exc.exit_code if isinstance(exc, RivetError) else 1
 
 
 if __name__ == "__main__":

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from .common import (add_export_argument, add_last_argument, config_flags, config_from,
-                     named_export, state_store)
-from .tables import first_line, print_records
+from rivet_dagster.cli.common import add_export_argument, add_last_argument, config_flags, recorded
+from rivet_dagster.cli.tables import print_records
+from rivet_dagster.errors import first_line
 
 
 def register(subparsers) -> None:
@@ -19,11 +19,7 @@ def register(subparsers) -> None:
 
 
 def show_metrics(args: argparse.Namespace) -> int:
-    config = config_from(args)
-    if args.export:
-        named_export(config, args.export)
-    store = state_store(config)
-    rows = store.metrics(args.export, last=args.last) if store else []
+    rows = recorded(args, lambda store, export, last: store.metrics(export, last=last))
     print_records(rows, args.json, "No metrics recorded yet.",
                   ["RUN AT", "EXPORT", "STATUS", "ROWS", "FILES", "BYTES", "DURATION", "RSS", "RETRIES", "VALIDATED",
                    "SCHEMA", "ERROR"],

@@ -17,23 +17,20 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from ..assets.chunks import register_plan
-from ..assets.partitions import partitions_for
-from ..build import build_definitions
-from ..checks.asset_checks import RECONCILE_TAG, VALIDATE_TAG
-from ..config.models import SECRET_NAME
-from ..errors import export_error, export_message, first_line
-from ..resource_keys import DefinitionNames
-from ..sensors.failure_alerts import CLI_TAG, post_failure
-from ..source.engines import SourceDatabase
-from ..state.store import StateStore
-from .common import (STDIN, add_export_argument, config_flags, config_from, named_export,
-                     params_from, state_path)
-from .metrics import seconds
+from rivet_dagster.cli.common import (STDIN, add_export_argument, config_flags, config_from, named_export, params_from,
+                                      state_path)
+from rivet_dagster.cli.metrics import seconds
+from rivet_dagster.config.resolved import SECRET_NAME
+from rivet_dagster.defs.build import build_definitions
+from rivet_dagster.defs.checks import RECONCILE_TAG, VALIDATE_TAG
+from rivet_dagster.defs.names import DefinitionNames
+from rivet_dagster.defs.sensors.crashed_runs import release_dead_runs
+from rivet_dagster.defs.sensors.failure_alerts import CLI_TAG, post_failure
+from rivet_dagster.errors import DRIFT, FAILED, INTEGRITY, OK, exit_code_of, export_message, first_line, rivet_error_of
+from rivet_dagster.modes import ModeRefused, mode_of
+from rivet_dagster.state.store import StateStore
 
-OK, FAILED, TRANSIENT, INTEGRITY, DRIFT = 0, 1, 2, 3, 4
 INTEGRITY_CHECKS = ("quality", "validate", "reconcile")
-TRANSIENT_ERRORS = {"SourceUnavailable", "DestinationUnavailable"}
 JOB_NAME = "rivet_cli_run"
 
 
@@ -61,9 +58,12 @@ class Outcome:
     checks: dict[str, bool] = field(default_factory=dict)
     reconcile: list[tuple[int, int]] = field(default_factory=list)   # (committed, source) per checked run
     error: str | None = None
+    hint: str | None = None
 
-    def failed(self, code: int, error: str) -> None:
-        self.code, self.error = max(self.code, code), self.error or error
+    def failed(self, code: int, error: str, hint: str | None = None) -> None:
+        if self.error is None:
+            self.error, self.hint = error, hint
+        self.code = max(self.code, code)
 
 
 def run_exports(args: argparse.Namespace) -> int:
@@ -132,37 +132,24 @@ def _export_job(defs: dg.Definitions, export, debug: bool) -> dg.JobDefinition:
     selection = dg.AssetSelection.assets(export.name) | dg.AssetSelection.checks_for_assets(export.name)
     job_defs = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, resources=defs.resources,
                               jobs=[dg.define_asset_job(JOB_NAME, selection=selection,
-                                                        partitions_def=partitions_for(export))],
+                                                        partitions_def=mode_of(export).partitions(export))],
                               loggers=None if debug else {"console": _brief_console})
     return job_defs.resolve_job_def(JOB_NAME)
 
 
 def _partition_keys(config, export, instance, state, resume: bool, outcome: Outcome) -> list[str | None]:
-    """What one `run` of the export covers: every planned chunk (with --resume, those not completed), the latest
-    closed time window, or the whole export."""
-    partitions = partitions_for(export)
-    if export.mode == "chunked":  # this config's plan (the instance may hold another config's same-named keys)
-        register_plan(instance, config, export, SourceDatabase(config.source, config.base_dir), state)
-        keys = [task["chunk_key"] for task in state.chunk_tasks(export.name)]
-        if not resume:
-            return keys
-        if not export.chunk_checkpoint:
-            outcome.failed(FAILED, f"export '{export.name}': --resume needs chunk_checkpoint: true (no chunk "
-                                   "progress is recorded without it)")
-            return []
-        done = {t["chunk_key"] for t in state.chunk_tasks(export.name) if t["status"] == "completed"}
-        pending = [key for key in keys if key not in done]
-        if not pending:
-            outcome.failed(FAILED, f"export '{export.name}': --resume but no in-progress chunk checkpoint (all "
-                                   f"{len(keys)} chunks are completed); run without --resume to export again")
-        return pending
-    if isinstance(partitions, dg.TimeWindowPartitionsDefinition):
-        return [partitions.get_last_partition_key()]
-    return [None]
+    """What one `run` of the export covers, as its mode says (every planned chunk, the latest closed window, the
+    whole export); nothing when the mode refuses (`--resume` with nothing to resume)."""
+    try:
+        return mode_of(export).run_keys(config, export, instance, state, resume)
+    except ModeRefused as exc:
+        outcome.failed(FAILED, str(exc))
+        return []
 
 
 def _run_one(config, export, defs, instance, state, params, resume, tags, debug) -> Outcome:
     outcome = Outcome(export.name)
+    release_dead_runs(config, [export], state, instance)  # a killed run's pool slot would hold this one forever
     keys = _partition_keys(config, export, instance, state, resume, outcome)
     job = _export_job(defs, export, debug)
     # The run config is stored with the run and shown in the UI: secret-looking params stay in this process
@@ -186,21 +173,17 @@ def _run_one(config, export, defs, instance, state, params, resume, tags, debug)
             # what the failure sensor does for the runs a daemon sees
             post_failure(defs.resources[DefinitionNames.of(config).notifier], instance, result.run_id, export.name,
                          message)
-            outcome.failed(_failure_code(error), message)
+            known = rivet_error_of(error.error) if error and error.error else None
+            outcome.failed(_failure_code(error), message, known.hint if known is not None else None)
     if any(not outcome.checks.get(name, True) for name in INTEGRITY_CHECKS):
         outcome.code = max(outcome.code, INTEGRITY)
     return outcome
 
 
 def _failure_code(failure) -> int:
-    """Schema drift stopped the commit (4), a transient error outlasted its retries (2), anything else (1)."""
-    if failure is None:
-        return FAILED
-    metadata = failure.user_failure_data.metadata if failure.user_failure_data else {}
-    if "schema_drift" in metadata:
-        return DRIFT
-    error = export_error(failure.error) if failure.error else None
-    return TRANSIENT if error is not None and error.cls_name in TRANSIENT_ERRORS else FAILED
+    """The code of the failed step's `RivetError` (a transient error that outlasted its retries: 2, schema drift
+    with on_schema_drift: fail: 4, ...), else 1."""
+    return exit_code_of(failure.error) if failure is not None and failure.error else FAILED
 
 
 def _print_summary(outcome: Outcome, state: StateStore) -> None:
@@ -224,6 +207,8 @@ def _print_summary(outcome: Outcome, state: StateStore) -> None:
               "changed" if any(m["schema_changed"] for m in metrics) else "unchanged")]
     if outcome.error:
         lines.append(("error", first_line(outcome.error)))
+    if outcome.hint:
+        lines.append(("hint", outcome.hint))
     # One write on standard error (standard output may carry a stdout export), so parallel exports' summaries
     # do not interleave.
     sys.stderr.write(f"Export: {outcome.export}\n" + "".join(f"  {label + ':':<11}{value}\n" for label, value in lines))

@@ -7,13 +7,15 @@ from collections import Counter
 
 import dagster as dg
 
-from ..assets.chunks import partitions_name, reset_plan
-from ..config import ExportConfig
-from ..state.cursors import display
-from ..state.store import StateStore
-from .common import (CliError, add_export_argument, add_last_argument, config_flags,
-                     config_from, named_export, state_path, state_store)
-from .tables import first_line, print_json, print_records, print_table
+from rivet_dagster.cli.common import (CliError, add_export_argument, add_last_argument, config_flags, config_from,
+                                      named_export, recorded, state_path, state_store)
+from rivet_dagster.cli.tables import print_json, print_records, print_table
+from rivet_dagster.config import ExportConfig
+from rivet_dagster.errors import first_line
+from rivet_dagster.modes import mode_of
+from rivet_dagster.modes.chunk_plan import partitions_name, reset_plan
+from rivet_dagster.state.cursors import display
+from rivet_dagster.state.store import StateStore
 
 
 def register(subparsers) -> None:
@@ -72,7 +74,7 @@ def export_summary(export: ExportConfig, store: StateStore | None) -> dict:
     if window is not None:
         after = "-inf" if window.after is None else display(window.after)
         summary["pending_window"] = f"({after}, {display(window.up_to)}]"
-    if export.mode == "chunked":
+    if mode_of(export).has_chunks:
         statuses = Counter(task["status"] for task in store.chunk_tasks(name))
         summary["chunks_completed"], summary["chunks_total"] = statuses["completed"], sum(statuses.values())
     return summary
@@ -98,11 +100,7 @@ def reset_state(args: argparse.Namespace) -> int:
 
 
 def show_files(args: argparse.Namespace) -> int:
-    config = config_from(args)
-    if args.export:
-        named_export(config, args.export)
-    store = state_store(config)
-    rows = store.files(args.export, last=args.last) if store else []
+    rows = recorded(args, lambda store, export, last: store.files(export, last=last))
     print_records(rows, args.json, "No files recorded yet.",
                   ["RUN ID", "EXPORT", "PARTITION", "FILE", "ROWS", "BYTES", "CREATED"],
                   lambda r: [r["run_id"][:8], r["export_name"], r["partition_key"], r["file_name"], r["row_count"],
@@ -113,7 +111,7 @@ def show_files(args: argparse.Namespace) -> int:
 def show_chunks(args: argparse.Namespace) -> int:
     config = config_from(args)
     export = named_export(config, args.export)
-    if export.mode != "chunked":
+    if not mode_of(export).has_chunks:
         raise CliError(f"export '{export.name}' is mode: {export.mode}; only chunked exports have chunks")
     store = state_store(config)
     tasks = store.chunk_tasks(export.name) if store else []

@@ -28,5 +28,3 @@ def print_json(data: object) -> None:
     print(json.dumps(data, indent=2, default=str))
 
 
-def first_line(text: str | None) -> str | None:
-    return text.strip().splitlines()[0] if text and text.strip() else None

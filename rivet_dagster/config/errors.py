@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rivet_dagster.errors import RivetError
 
-class ConfigError(ValueError):
+
+class ConfigError(RivetError, ValueError):
     """A rivet.yaml problem: `rivet.yaml:14: exports[2].destination.bucket: S3 requires 'bucket'`."""
 
     def __init__(self, message: str, *, file: str | Path | None = None, line: int | None = None,
@@ -40,3 +42,21 @@ class KeyedError(ValueError):
     def __init__(self, key: str, message: str):
         self.key = key
         super().__init__(message)
+
+
+KeyPath = tuple  # ("exports", 2, "destination", "bucket")
+
+
+def format_key(key_path: KeyPath) -> str:
+    out = ""
+    for part in key_path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def line_for(lines: dict[KeyPath, int], key_path: KeyPath) -> int | None:
+    """The line of the key, or of its nearest ancestor that exists in the file (for missing keys)."""
+    for end in range(len(key_path), -1, -1):
+        if key_path[:end] in lines:
+            return lines[key_path[:end]]
+    return None

@@ -12,9 +12,10 @@ from typing import Any, get_args
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .errors import ConfigError, ConfigErrors, KeyedError
-from .models import ExportConfig, RivetConfig
-from .tuning import TUNING_KEYS
+from rivet_dagster.config.errors import ConfigError, ConfigErrors, KeyedError, KeyPath, format_key, line_for
+from rivet_dagster.config.models import ExportConfig, RivetConfig
+from rivet_dagster.config.resolved import resolve
+from rivet_dagster.config.tuning import TUNING_KEYS
 
 LOG = logging.getLogger("rivet_dagster.config")
 MAX_CONFIG_BYTES = 1 << 20   # a rivet.yaml is a few KB; anything this large is a mistake or an attack
@@ -23,7 +24,6 @@ MERGE_TAG = "tag:yaml.org,2002:merge"
 PLAIN_TAGS = {f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "float", "bool", "null", "timestamp", "map",
                                                        "seq")}
 VARIABLE = re.compile(r"\$\{([^}]*)\}")
-KeyPath = tuple  # ("exports", 2, "destination", "bucket")
 
 
 def load_config(path: str | os.PathLike, params: Mapping[str, str] | None = None) -> RivetConfig:
@@ -102,6 +102,7 @@ def parse_config(text: str, *, file: str | os.PathLike = "rivet.yaml", params: M
                                                                 ("exports", i, "query_file")))
     return config.model_copy(update={"base_dir": base_dir, "config_file": str(file), "key_lines": lines,
                                      "params": dict(params or {}),
+                                     "resolved": resolve(config, base_dir, str(file), lines),
                                      "exports": [_with_local_path_resolved(e, base_dir) for e in config.exports]})
 
 
@@ -122,13 +123,6 @@ def _with_local_path_resolved(export: ExportConfig, base_dir: Path) -> ExportCon
         return export
     path = os.path.normpath(base_dir / export.destination.local_dir)
     return export.model_copy(update={"destination": export.destination.model_copy(update={"path": path})})
-
-
-def format_key(key_path: KeyPath) -> str:
-    out = ""
-    for part in key_path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 class _Builder:
@@ -281,12 +275,4 @@ def _model_in(annotation: Any) -> Any:
         found = _model_in(arg)
         if found is not None:
             return found
-    return None
-
-
-def line_for(lines: dict[KeyPath, int], key_path: KeyPath) -> int | None:
-    """The line of the key, or of its nearest ancestor that exists in the file (for missing keys)."""
-    for end in range(len(key_path), -1, -1):
-        if key_path[:end] in lines:
-            return lines[key_path[:end]]
     return None

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .seed import seed
+from rivet_dagster.demo.seed import seed
 
 HERE = Path(__file__).parent
 

@@ -11,7 +11,7 @@ import threading
 import time
 import urllib.request
 
-from ..config.models import SlackConfig
+from rivet_dagster.config.sections import SlackConfig
 
 TIMEOUT_S = 10
 EXIT_WAIT_S = 2    # at process exit, posts still under way get this long in all, then are dropped

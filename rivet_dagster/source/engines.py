@@ -16,11 +16,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
-from ..config.models import SourceConfig
-from ..config.query import UserQuery
-from ..config.tuning import EffectiveTuning
-from ..errors import first_line  # noqa: F401 - also imported from here
-from .errors import SourceError, driver_message, error_code  # noqa: F401 - SourceError is imported from here too
+from rivet_dagster.config.query import UserQuery
+from rivet_dagster.config.sections import SourceConfig
+from rivet_dagster.config.tuning import EffectiveTuning
+from rivet_dagster.source.errors import SourceError, driver_message, error_code
 
 DRIVERS = {"postgres": "postgresql+psycopg", "mysql": "mysql+pymysql", "sqlite": "sqlite"}
 DEFAULT_PORTS = {"postgres": 5432, "mysql": 3306}

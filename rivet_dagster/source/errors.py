@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 
-from ..errors import first_line
-from ..retries import Retrier, Verdict
+from pymysql.constants import CR, ER
+
+from rivet_dagster.errors import TRANSIENT, RivetError, first_line
+from rivet_dagster.retries import Retrier, Verdict
 
 
-class SourceError(RuntimeError):
+class SourceError(RivetError):
     """The source cannot be reached or configured; the message never contains credentials. `code` keeps the
     driver's SQLSTATE / error number, so the error can still be classified as transient or permanent."""
 
@@ -23,7 +25,9 @@ class SourceError(RuntimeError):
 
 
 class SourceUnavailable(SourceError):
-    """A transient source error that outlasted its retries: worth running again later (exit code 2)."""
+    """A transient source error that outlasted its retries: worth running again later."""
+    exit_code = TRANSIENT
+    hint = "the source was unavailable; nothing was committed, so run again once it is back (or raise max_retries)"
 
 
 SETTLE_S = 15.0      # a server starting up, shutting down or out of connections needs time
@@ -44,17 +48,27 @@ POSTGRES = {  # SQLSTATE (or its class, two characters) -> (transient, settle se
     "42P01": (False, 0, "the table does not exist"), "42703": (False, 0, "a column does not exist"),
     "42601": (False, 0, "syntax error: check the query"), "42501": (False, 0, "permission denied"),
 }
+CONNECTION_KILLED = 1927   # MariaDB's ER_CONNECTION_KILLED; neither it nor the next is in pymysql.constants
+READ_ONLY_TRANSACTION = 1792  # ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION
 MYSQL = {  # error number -> (transient, settle seconds, reason)
-    1213: (True, CONFLICT_S, "deadlock"), 1205: (True, 0, "lock wait timeout"),
-    1040: (True, SETTLE_S, "too many connections"), 1053: (True, SETTLE_S, "the server is shutting down"),
-    2002: (True, 0, "cannot connect"), 2003: (True, 0, "cannot connect"), 2006: (True, 0, "the server has gone away"),
-    2013: (True, 0, "lost connection to the server"), 1927: (True, 0, "the connection was killed"),
-    1969: (False, 0, "the statement timed out (max_statement_time): raise statement_timeout_s, or use chunked mode"),
-    3024: (False, 0, "the statement timed out (max_execution_time): raise statement_timeout_s, or use chunked mode"),
-    1045: (False, 0, "access denied: check the user and password"), 1044: (False, 0, "access denied to the database"),
-    1049: (False, 0, "the database does not exist"), 1146: (False, 0, "the table does not exist"),
-    1054: (False, 0, "a column does not exist"), 1064: (False, 0, "syntax error: check the query"),
-    1792: (False, 0, READ_ONLY),
+    ER.LOCK_DEADLOCK: (True, CONFLICT_S, "deadlock"), ER.LOCK_WAIT_TIMEOUT: (True, 0, "lock wait timeout"),
+    ER.CON_COUNT_ERROR: (True, SETTLE_S, "too many connections"),
+    ER.SERVER_SHUTDOWN: (True, SETTLE_S, "the server is shutting down"),
+    CR.CR_CONNECTION_ERROR: (True, 0, "cannot connect"), CR.CR_CONN_HOST_ERROR: (True, 0, "cannot connect"),
+    CR.CR_SERVER_GONE_ERROR: (True, 0, "the server has gone away"),
+    CR.CR_SERVER_LOST: (True, 0, "lost connection to the server"),
+    CONNECTION_KILLED: (True, 0, "the connection was killed"),
+    ER.STATEMENT_TIMEOUT: (False, 0, "the statement timed out (max_statement_time): raise statement_timeout_s, or "
+                                     "use chunked mode"),
+    ER.QUERY_TIMEOUT: (False, 0, "the statement timed out (max_execution_time): raise statement_timeout_s, or use "
+                                 "chunked mode"),
+    ER.ACCESS_DENIED_ERROR: (False, 0, "access denied: check the user and password"),
+    ER.DBACCESS_DENIED_ERROR: (False, 0, "access denied to the database"),
+    ER.BAD_DB_ERROR: (False, 0, "the database does not exist"),
+    ER.NO_SUCH_TABLE: (False, 0, "the table does not exist"),
+    ER.BAD_FIELD_ERROR: (False, 0, "a column does not exist"),
+    ER.PARSE_ERROR: (False, 0, "syntax error: check the query"),
+    READ_ONLY_TRANSACTION: (False, 0, READ_ONLY),
 }
 MESSAGES = [  # lower-case text -> (transient, settle seconds, reason); the first match wins
     ("readonly database", (False, 0, READ_ONLY)), ("read-only transaction", (False, 0, READ_ONLY)),

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import pyarrow as pa
 
-from .engines import SourceError
+from rivet_dagster.source.errors import SourceError
 
 
 def throttled(batches: Iterator[pa.RecordBatch], throttle_ms: int) -> Iterator[pa.RecordBatch]:

@@ -13,9 +13,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config.models import SECRET_NAME
-from ..config.query import UserQuery
-from .engines import SourceDatabase
+from rivet_dagster.config.query import UserQuery
+from rivet_dagster.config.resolved import SECRET_NAME
+from rivet_dagster.source.engines import SourceDatabase
 
 
 @dataclass(frozen=True)

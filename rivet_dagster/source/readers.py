@@ -17,13 +17,15 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-from ..config.tuning import EffectiveTuning, estimated_row_bytes
-from .engines import SourceDatabase, SourceError, close_quietly, first_line
-from .pacing import StallWatchdog, read_ahead, throttled
-from ..config.query import UserQuery
-from . import queries
-from .queries import ReadPlan
-from .types import SourceColumn, mysql_column, postgres_type, schema_of, conform
+from rivet_dagster.config.query import UserQuery
+from rivet_dagster.config.tuning import EffectiveTuning, estimated_row_bytes
+from rivet_dagster.errors import first_line
+from rivet_dagster.source import queries
+from rivet_dagster.source.engines import SourceDatabase, close_quietly
+from rivet_dagster.source.errors import SourceError
+from rivet_dagster.source.pacing import StallWatchdog, read_ahead, throttled
+from rivet_dagster.source.queries import ReadPlan
+from rivet_dagster.source.types import SourceColumn, conform, mysql_column, postgres_type, schema_of
 
 READ_AHEAD_BATCHES = 2
 MAX_BATCH_BYTES = 16 << 20  # ADBC's own default; the batch row count never makes a batch larger than this
@@ -40,6 +42,7 @@ def describe(source: SourceDatabase, query: UserQuery, tuning: EffectiveTuning) 
             execute(source, cursor, plan)
             if source.kind == "postgres":
                 return _postgres_columns(cursor)
+            # pymysql's public `description` drops the flags (unsigned, binary) and the charset an exact type needs
             return [mysql_column(f.name, f.type_code, f.flags, f.charsetnr, f.length, f.scale)
                     for f in cursor._result.fields]
         except conn.dialect.loaded_dbapi.Error as exc:

@@ -15,9 +15,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rivet_dagster.config.errors import ConfigError
+from rivet_dagster.source.errors import SourceError
 
-class UnsupportedTypeError(TypeError):
-    pass
+
+class UnsupportedTypeError(SourceError):
+    """A column type with no exact Parquet/CSV mapping."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,23 @@ class SourceColumn:
 
 def schema_of(columns: list[SourceColumn]) -> pa.Schema:
     return pa.schema([c.field for c in columns])
+
+
+def query_column(columns: list[SourceColumn] | None, name: str, export_name: str, key: str) -> SourceColumn | None:
+    """The query's column that an export key (cursor_column, chunk_column, time_column) names; None when the
+    engine describes no types (SQLite)."""
+    if columns is None:
+        return None
+    for column in columns:
+        if column.name == name:
+            return column
+    raise ConfigError(f"export '{export_name}': {key} '{name}' is not a column of the query "
+                     f"(columns: {', '.join(c.name for c in columns)})")
+
+
+def bind_type(column: SourceColumn | None) -> str | None:
+    """The type a bound value is read back as on PostgreSQL: the column's own."""
+    return column.db_type.split(" ")[0] if column is not None else None
 
 
 def unsupported(name: str, db_type: str, hint: str) -> UnsupportedTypeError:

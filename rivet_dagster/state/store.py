@@ -9,61 +9,23 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from dataclasses import asdict
 from pathlib import Path
 
 import dagster as dg
 
-from . import cursors
-from .cursors import Window
-from .migrations import NewerSchema, migrate
+from rivet_dagster.errors import RivetError
+from rivet_dagster.state import cursors
+from rivet_dagster.state.cursors import Window
+from rivet_dagster.state.migrations import NewerSchema, migrate
+from rivet_dagster.state.records import FileRecord, MetricRecord, utc_now
 
 
-class StateStoreError(RuntimeError):
+class StateStoreError(RivetError):
     """The state store cannot be used as it is: the message names the file and what to do."""
 
 
 _MIGRATED: set[tuple[str, int]] = set()  # database files this process has already brought to the newest version
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-@dataclass
-class FileRecord:
-    run_id: str
-    export_name: str
-    file_name: str
-    uri: str
-    row_count: int
-    bytes: int
-    format: str
-    compression: str | None
-    checksum: str
-    partition_key: str | None = None
-
-
-@dataclass
-class MetricRecord:
-    export_name: str
-    run_id: str
-    status: str
-    duration_ms: int
-    total_rows: int = 0
-    peak_rss_mb: int | None = None
-    error_message: str | None = None
-    tuning_profile: str | None = None
-    format: str | None = None
-    mode: str | None = None
-    files_produced: int = 0
-    bytes_written: int = 0
-    retries: int = 0
-    validated: bool | None = None
-    schema_changed: bool | None = None
-    partition_key: str | None = None
-    run_at: str = field(default_factory=utc_now)
 
 
 class StateStore(dg.ConfigurableResource):

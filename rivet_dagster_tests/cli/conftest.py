@@ -9,9 +9,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from rivet_dagster.assets.chunks import register_plan
 from rivet_dagster.cli.main import main
 from rivet_dagster.config import load_config
+from rivet_dagster.modes.chunk_plan import register_plan
 from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.state.store import StateStore
 from rivet_dagster_tests.conftest import materialize, run_sql, write_config

@@ -136,15 +136,9 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from rivet_dagster_tests.conftest import sql_engine
-
 # The destination tests' session-scoped servers (moto S3, GCS emulator); importing them makes them fixtures here.
-from rivet_dagster_tests.destinations.conftest import (  # noqa: F401
-    S3_ACCESS_KEY,
-    S3_SECRET_KEY,
-    gcs_server,
-    s3_server,
-)
+from rivet_dagster_tests.commit.conftest import S3_ACCESS_KEY, S3_SECRET_KEY, gcs_server, s3_server  # noqa: F401
+from rivet_dagster_tests.conftest import sql_engine
 
 RIVET = str(Path(sys.executable).with_name("rivet-dagster"))
 DAGSTER = str(Path(sys.executable).with_name("dagster"))

@@ -234,6 +234,7 @@ def test_a_source_that_stays_unreachable_past_its_retries_exits_2_naming_the_sou
     assert printed["status"] == "failed" and printed["files"] == "0"
     assert f"postgresql+psycopg://rivet:***@127.0.0.1:{port}/nowhere" in printed["error"]   # the source, masked
     assert "connection refused" in printed["error"].lower() and "after 2 attempts" in printed["error"]
+    assert printed["hint"].startswith("the source was unavailable; nothing was committed")   # SourceUnavailable's
     assert "s3cret-pw" not in result.stderr + result.stdout
     assert "retry 1/1" in result.stderr and not any(tmp_path.glob("out/*.csv"))   # nothing committed
 
@@ -389,3 +390,19 @@ def test_resume_without_chunk_checkpoint_exits_1_and_says_it_is_needed(pg_url, t
     assert printed["error"] == ("export 'unchecked': --resume needs chunk_checkpoint: true (no chunk progress is "
                                 "recorded without it)")
     assert not out.exists() and dg.DagsterInstance.from_config(str(home)).get_runs() == []
+
+
+def test_a_rerun_after_a_killed_chunk_run_is_not_held_by_its_pool_slot(run_src, tmp_path, home, monkeypatch):
+    """`parallel: 1` gives the chunks' pool one slot; the killed run claimed it and can never free it. The rerun
+    marks the dead run failed and frees its slot, then exports every chunk (before: it waited forever)."""
+    config = config_with(tmp_path, run_src, {"name": "chunks", "query": "SELECT * FROM run_src", "mode": "chunked",
+                                             "chunk_column": "id", "chunk_size": 1000, "chunk_checkpoint": True})
+    monkeypatch.setenv("RIVET_CRASH_AT", "fetch")
+    killed = console("run", "-c", config)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    monkeypatch.delenv("RIVET_CRASH_AT")
+    rerun = console("run", "-c", config, timeout=90)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert summary(rerun.stderr, "chunks")["rows"] == "2,500"
+    failed = dg.DagsterInstance.from_config(str(home)).get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
+    assert len(failed) == 1   # the killed run, marked failed by the rerun

@@ -13,7 +13,7 @@ import pytest
 
 from rivet_dagster import build_definitions
 from rivet_dagster.cli.main import main
-from rivet_dagster.config.models import SlackConfig
+from rivet_dagster.config.sections import SlackConfig
 from rivet_dagster.notifications.slack import SlackNotifier
 from rivet_dagster_tests.conftest import run_sql
 
@@ -144,7 +144,7 @@ def test_a_dead_or_hanging_webhook_never_fails_or_delays_the_export(shapes, tmp_
         hanging.close()
 
 
-NOTIFY_AND_EXIT = ("from rivet_dagster.config.models import SlackConfig; "
+NOTIFY_AND_EXIT = ("from rivet_dagster.config.sections import SlackConfig; "
                    "from rivet_dagster.notifications.slack import SlackNotifier; "
                    "SlackNotifier(SlackConfig(webhook_url={url!r}, on=['degraded'])).notify('degraded', 'x', 'r1', 'ok')")
 

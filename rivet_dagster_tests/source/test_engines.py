@@ -1,6 +1,6 @@
 """The source's URL for people: the password hidden wherever a driver repeats it, as written or percent-encoded,
 and the source's own URL left readable even when the password is also the user name."""
-from rivet_dagster.config.models import SourceConfig
+from rivet_dagster.config.sections import SourceConfig
 from rivet_dagster.source.engines import SourceDatabase
 
 

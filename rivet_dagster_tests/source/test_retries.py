@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from rivet_dagster.assets.chunks import register_plan
 from rivet_dagster.config import load_config
+from rivet_dagster.modes.chunk_plan import register_plan
 from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.source.errors import PERMANENT, classify
 from rivet_dagster.state.store import StateStore

@@ -4,14 +4,15 @@ import time
 import pyarrow as pa
 import pytest
 
-from rivet_dagster.config.models import SourceConfig
 from rivet_dagster.config.query import UserQuery
+from rivet_dagster.config.sections import SourceConfig
 from rivet_dagster.config.tuning import merge_tuning
-from rivet_dagster.source.errors import classify
-from rivet_dagster.source.engines import SourceDatabase, SourceError
 from rivet_dagster.source import queries
+from rivet_dagster.source.engines import SourceDatabase
+from rivet_dagster.source.errors import SourceError, classify
 from rivet_dagster.source.readers import describe, stream
 from rivet_dagster.source.types import SourceColumn
+
 
 def test_postgres_cancels_a_read_when_one_batch_takes_longer_than_the_statement_timeout(pg_url):
     """Rivet's per-FETCH meaning, on one streamed COPY: the limit applies to each batch, not the whole read."""

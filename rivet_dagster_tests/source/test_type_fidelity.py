@@ -1,20 +1,21 @@
 """Types without an exact mapping are errors naming the column; SQLite columns take the type of their values.
 
 That every type arrives exactly, in every mode, engine and format, is
-`rivet_dagster_tests/assets/test_every_mode_reads_every_type.py`."""
+`rivet_dagster_tests/modes/test_every_mode_reads_every_type.py`."""
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rivet_dagster.config.models import SourceConfig
 from rivet_dagster.config.query import UserQuery
+from rivet_dagster.config.sections import SourceConfig
 from rivet_dagster.config.tuning import merge_tuning
 from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.source.readers import describe
 from rivet_dagster.source.types import UnsupportedTypeError
 from rivet_dagster_tests.conftest import materialize, write_config
+
 
 def export_table(tmp_path: Path, out: Path, source: dict, query: str) -> pa.Table:
     config = write_config(tmp_path, source, [{"name": "t", "query": query, "format": "parquet",

@@ -2,7 +2,8 @@
 import sqlite3
 
 from rivet_dagster.state.migrations import MIGRATIONS, migrate
-from rivet_dagster.state.store import FileRecord, MetricRecord, StateStore
+from rivet_dagster.state.records import FileRecord, MetricRecord
+from rivet_dagster.state.store import StateStore
 
 
 def test_migrations_are_versioned_and_idempotent(tmp_path):

@@ -1,0 +1,75 @@
+"""`build_definitions`: a rivet.yaml (path or loaded config) -> Dagster Definitions."""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import dagster as dg
+
+from rivet_dagster.config.errors import KeyedError
+from rivet_dagster.config.loader import load_config
+from rivet_dagster.config.models import RivetConfig
+from rivet_dagster.defs.checks import build_export_checks
+from rivet_dagster.defs.factory import build_export_asset
+from rivet_dagster.defs.io_manager import ExportIOManager
+from rivet_dagster.defs.names import DESTINATION_TYPES, DefinitionNames
+from rivet_dagster.defs.sensors.crashed_runs import build_crashed_runs_sensor
+from rivet_dagster.defs.sensors.failure_alerts import build_failure_alert_sensor
+from rivet_dagster.modes import mode_of
+from rivet_dagster.notifications.slack import SlackNotifier
+from rivet_dagster.source.engines import SourceDatabase
+from rivet_dagster.state.store import StateStore
+
+STATE_FILE = ".rivet_state.db"
+
+
+def build_definitions(config: RivetConfig | str | os.PathLike, params: Mapping[str, str] | None = None,
+                      state_path: str | os.PathLike | None = None, name: str | None = None) -> dg.Definitions:
+    """One asset per export plus the resources, sensors and schedules they use. The state store defaults to
+    `.rivet_state.db` beside the config file, as in Rivet. Resource keys and the names of the config's job and
+    failure sensor carry `name` (default: the config's `name:`, else its file's), so several configs merge into
+    one code location with `Definitions.merge`."""
+    if not isinstance(config, RivetConfig):
+        config = load_config(config, params)
+    _check_partitioning(config)
+    names = DefinitionNames.of(config, name)
+    source, state = SourceDatabase(config.source, config.base_dir), StateStore(path=str(state_path or config.base_dir
+                                                                                         / STATE_FILE))
+    slack = config.notifications.slack if config.notifications else None
+    notifier = SlackNotifier(slack)
+    tags = names.source_tags
+    unpartitioned = [e.name for e in config.exports if mode_of(e).partitions(e) is None]
+    # Rivet runs exports one after another unless `parallel_exports` / `parallel_export_processes` is set;
+    # in Dagster that is the in-process executor (one process, no per-step start-up) vs. the multiprocess one.
+    parallel = config.parallel_exports or config.parallel_export_processes
+    return dg.Definitions(
+        executor=dg.multiprocess_executor if parallel else dg.in_process_executor,
+        assets=[build_export_asset(config, export, names) for export in config.exports],
+        asset_checks=[check for export in config.exports
+                      for check in build_export_checks(config, export, names)],
+        sensors=[sensor for export in config.exports
+                 for sensor in mode_of(export).sensors(config, export, source, state, tags)]
+        + [build_crashed_runs_sensor(config, names, state, {mode_of(e).pool(e, names.source_pool)
+                                                            for e in config.exports})]
+        + ([build_failure_alert_sensor(config, names)] if slack and "failure" in slack.on else []),
+        schedules=[schedule for export in config.exports if (schedule := mode_of(export).schedule(export, tags))],
+        # A job holds assets of one partitioning; partitioned exports run from their asset, a backfill or a schedule.
+        jobs=[dg.define_asset_job(names.exports_job, selection=unpartitioned, tags=tags,
+                                  description="Every unpartitioned export of the config, once.")]
+        if unpartitioned else [],
+        resources={
+            names.source: source,
+            names.state: state,
+            names.notifier: notifier,
+            **{names.io_manager(kind): ExportIOManager(state=state, notifier=notifier) for kind in DESTINATION_TYPES},
+        },
+    )
+
+
+def _check_partitioning(config: RivetConfig) -> None:
+    """What only a built partitions definition can tell, reported at the config's key and line."""
+    for i, export in enumerate(config.exports):
+        try:
+            mode_of(export).partitions(export)
+        except KeyedError as exc:
+            raise config.error(("exports", i, *exc.key.split(".")), str(exc)) from None

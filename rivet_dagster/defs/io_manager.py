@@ -1,0 +1,80 @@
+"""The IO manager: the asset returns staged files, the IO manager commits them to the export's destination.
+A failed commit fails the step before Dagster stores the materialization, so a materialization always means
+committed data, with its manifest.
+
+One class serves every destination type (registered once per type, so the UI shows where an export goes);
+the destination itself comes from the export's config, carried by the staged files and, for `load_input`, by
+the upstream asset's `rivet/destination` metadata (bucket, prefix, endpoint and the *names* of credential
+variables, never a secret)."""
+
+import time
+
+import dagster as dg
+
+from rivet_dagster.commit import protocol
+from rivet_dagster.commit.destinations import open_destination
+from rivet_dagster.commit.exported import ExportedFiles
+from rivet_dagster.config.sections import DestinationConfig
+from rivet_dagster.notifications.slack import SlackNotifier
+from rivet_dagster.staging.staged import StagedExport
+from rivet_dagster.state.store import StateStore
+
+DESTINATION_METADATA = "rivet/destination"
+
+
+class ExportIOManager(dg.ConfigurableIOManager):
+    """Commits staged files (atomic rename, multipart upload or generation-matched upload), writes each
+    materialization's manifest last, then records the files in the state store."""
+
+    state: dg.ResourceDependency[StateStore]
+    notifier: dg.ResourceDependency[SlackNotifier]
+
+    def handle_output(self, context: dg.OutputContext, obj: list[StagedExport]) -> None:
+        """Commits each staged file set (one per partition in a range run) in the crash matrix's order."""
+        started = time.monotonic()
+        destination, schema_changed = protocol.commit(obj, self.state, context.log)
+        self._notify(obj, schema_changed, time.monotonic() - started, context.step_context.previous_attempt_count,
+                     context.log)
+        context.add_output_metadata({
+            "destination": destination.describe(),
+            "uris": dg.MetadataValue.json([uri for staged in obj for uri in staged.uris]),
+            "manifests": dg.MetadataValue.json([s.manifest_uri for s in obj if s.manifest_uri]),
+            "files": sum(len(staged.uris) for staged in obj),
+            "duration_seconds": round(sum(s.extract_seconds for s in obj) + time.monotonic() - started, 3),
+            "destination_retries": sum(s.retries for s in obj),
+            "schema_changed": schema_changed,
+        })
+
+    def _notify(self, obj: list[StagedExport], schema_changed: bool, seconds: float, step_retries: int,
+                log) -> None:
+        """Stage 9, best effort: schema changes and runs that needed retries (inside the step, or of the step
+        itself by its retry policy), after everything is recorded."""
+        first, rows = obj[0], sum(s.rows for s in obj)
+        retries = sum(s.retries + s.source_retries for s in obj) + step_retries
+        seconds += sum(s.extract_seconds for s in obj)
+        if schema_changed:
+            self.notifier.notify("schema_change", first.export_name, first.run_id, "success", rows=rows,
+                                 seconds=seconds, detail="the exported columns changed since the last run", log=log)
+        if retries:
+            self.notifier.notify("degraded", first.export_name, first.run_id, "success", rows=rows, seconds=seconds,
+                                 detail=f"succeeded after {retries} retr{'y' if retries == 1 else 'ies'}", log=log)
+
+    def load_input(self, context: dg.InputContext) -> ExportedFiles:
+        """The upstream export's committed files: its latest run's manifests, or those of the partitions this
+        step reads."""
+        upstream = context.upstream_output
+        export_name = upstream.asset_key.path[-1]
+        destination = open_destination(destination_config(upstream.definition_metadata))
+        if not destination.keeps_files:
+            raise dg.Failure(f"export '{export_name}' writes to {destination.describe()}: there are no files to load")
+        keys = list(context.asset_partition_keys) if context.has_asset_partitions else None
+        return ExportedFiles.read(export_name, destination, self.state.manifest_uris(export_name, keys))
+
+
+def destination_metadata(config: DestinationConfig) -> dg.MetadataValue:
+    return dg.MetadataValue.json(config.model_dump(exclude_defaults=True))
+
+
+def destination_config(metadata) -> DestinationConfig:
+    value = metadata[DESTINATION_METADATA]
+    return DestinationConfig.model_validate(getattr(value, "data", value))

@@ -1,0 +1,114 @@
+"""Chunked exports: the chunk plan (inclusive key ranges over the chunk column) as dynamic partitions.
+
+Keys are self-describing and sortable: `000000000001-000000100000` is `chunk_column` from 1 to 100000
+(or row numbers 1..100000 with `chunk_dense`). The plan's fingerprint covers the query, chunk_column,
+chunk_size and chunk_dense; a planner that finds a different fingerprint refuses to mix the two plans.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+import dagster as dg
+
+from rivet_dagster.config.models import ExportConfig, RivetConfig
+from rivet_dagster.source import queries
+from rivet_dagster.source.engines import SourceDatabase
+from rivet_dagster.source.readers import fetch_value
+from rivet_dagster.state.store import StateStore, StateStoreError
+
+KEY_DIGITS = 12
+KEY = re.compile(r"^(-?\d+)-(-?\d+)$")
+
+
+class ChunkPlanMismatch(StateStoreError):
+    """The stored chunk plan was made for another query, chunk_column, chunk_size or chunk_dense."""
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    export_name: str
+    fingerprint: str
+    ranges: list[tuple[int, int]]
+
+    @property
+    def keys(self) -> list[str]:
+        return [chunk_key(start, end) for start, end in self.ranges]
+
+
+def partitions_name(export: ExportConfig) -> str:
+    """Dynamic partition sets are deployment-wide, so the name carries the export's."""
+    return f"{export.name}__chunks"
+
+
+def chunk_key(start: int, end: int) -> str:
+    return f"{start:0{KEY_DIGITS}d}-{end:0{KEY_DIGITS}d}"
+
+
+def chunk_range(key: str) -> tuple[int, int]:
+    match = KEY.match(key)
+    if not match:
+        raise ValueError(f"'{key}' is not a chunk key (expected <start>-<end>, e.g. {chunk_key(1, 100000)})")
+    return int(match.group(1)), int(match.group(2))
+
+
+def fingerprint(config: RivetConfig, export: ExportConfig) -> str:
+    spec = "\x1f".join([config.query_template(export).strip(), export.chunk_column, str(export.chunk_size),
+                        "dense_rn" if export.chunk_dense else "range"])
+    return hashlib.sha256(spec.encode()).hexdigest()[:16]
+
+
+def compute_plan(config: RivetConfig, export: ExportConfig, source: SourceDatabase) -> ChunkPlan:
+    """Windows of `chunk_size` over [MIN, MAX] of the chunk column (or over 1..COUNT(*) with chunk_dense)."""
+    tuning = config.tuning_for(export)
+    query = config.query_for(export)
+    low, high = (fetch_value(source, plan, tuning)
+                 for plan in queries.chunk_bounds(source, query, export.chunk_column, export.chunk_dense))
+    ranges = []
+    if low is not None and high is not None:
+        if int(low) != low or int(high) != high:
+            raise ValueError(f"export '{export.name}': chunk_column '{export.chunk_column}' must hold integers "
+                             f"(found {low!r} .. {high!r}); use chunk_dense: true for other columns")
+        start, high = int(low), int(high)
+        while start <= high:
+            ranges.append((start, min(start + export.chunk_size - 1, high)))
+            start += export.chunk_size
+    return ChunkPlan(export.name, fingerprint(config, export), ranges)
+
+
+def register_plan(instance: dg.DagsterInstance, config: RivetConfig, export: ExportConfig,
+                  source: SourceDatabase, state: StateStore) -> list[str]:
+    """Plan the chunks and add the missing partition keys; returns the keys added. Callable from code."""
+    missing, _ = missing_keys(instance, config, export, source, state)
+    if missing:
+        instance.add_dynamic_partitions(partitions_name(export), missing)
+    instance.event_log_storage.set_concurrency_slots(pool_name(export), export.parallel)
+    return missing
+
+
+def missing_keys(instance: dg.DagsterInstance, config: RivetConfig, export: ExportConfig,
+                 source: SourceDatabase, state: StateStore) -> tuple[list[str], ChunkPlan]:
+    plan = compute_plan(config, export, source)
+    stored = state.chunk_plan_hash(export.name)
+    if stored is not None and stored != plan.fingerprint:
+        raise ChunkPlanMismatch(
+            f"export '{export.name}': chunk plan fingerprint mismatch (query, chunk_column, chunk_size, or "
+            f"chunk_dense changed); the planner will not mix two plans. To start over: "
+            f"rivet_dagster.reset_plan(instance, config, '{export.name}', state)")
+    state.save_chunk_plan(export.name, plan.fingerprint, [(chunk_key(s, e), s, e) for s, e in plan.ranges])
+    existing = set(instance.get_dynamic_partitions(partitions_name(export)))
+    return [key for key in plan.keys if key not in existing], plan
+
+
+def reset_plan(instance: dg.DagsterInstance, config: RivetConfig, export_name: str, state: StateStore) -> None:
+    """Forget the chunk plan, its checkpoints and its partition keys (committed files stay)."""
+    export = config.export(export_name)
+    for key in instance.get_dynamic_partitions(partitions_name(export)):
+        instance.delete_dynamic_partition(partitions_name(export), key)
+    state.reset_chunks(export_name)
+
+
+def pool_name(export: ExportConfig) -> str:
+    """The pool that holds an export's chunk runs to `parallel` at a time."""
+    return f"rivet_{export.name}_chunks"

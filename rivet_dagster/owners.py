@@ -1,0 +1,41 @@
+"""Which process owns a staging folder or an unfinished commit, and whether it is still alive.
+
+A SIGKILLed `dagster asset materialize` leaves its run STARTED in Dagster's storage forever (no daemon marks
+it failed), so the run status alone cannot tell a crashed commit from one in progress. The owner token
+`host:pid:start-time` can: the state store is a local SQLite file, so every writer is on this host, and the
+start time guards against a reused pid. psutil reads both on every OS Dagster runs on (no /proc needed).
+"""
+from __future__ import annotations
+
+import os
+import socket
+
+import psutil
+
+
+def current_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid())}"
+
+
+def owner_alive(owner: str | None) -> bool | None:
+    """True / False for an owner on this host; None when it cannot be told (another host, no token)."""
+    try:
+        host, pid, started = (owner or "").rsplit(":", 2)
+    except ValueError:
+        return None
+    if host != socket.gethostname():
+        return None
+    return _start_time(int(pid)) == started
+
+
+def _start_time(pid: int) -> str:
+    """When the process started (seconds since the epoch, to the centisecond), or "" when there is none."""
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:  # killed, not yet reaped by its parent: gone
+            return ""
+        return f"{process.create_time():.2f}"
+    except psutil.NoSuchProcess:
+        return ""
+    except psutil.AccessDenied:
+        return "?"

@@ -1,0 +1,194 @@
+"""Any mix of exports loads, in the Dagster CLI and the UI, and runs; several configs merge into one code location;
+runs launched from an asset's page wait for their source's pool like every other run."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from rivet_dagster import build_definitions
+from rivet_dagster.config import load_config
+from rivet_dagster.defs.names import DefinitionNames, source_group
+from rivet_dagster.state.store import StateStore
+from rivet_dagster_tests.conftest import run_sql, write_config
+from rivet_dagster_tests.dagster_services import ROOT, dagster_services, wait_for
+
+BIN = Path(sys.executable).parent
+ROWS = 300
+NOW = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+SLOW = "SELECT a.id, a.updated_at FROM activity a, (SELECT pg_sleep(3)) AS s"
+
+
+@pytest.fixture(scope="module")
+def activity(pg_url):
+    """300 rows, one every 15 minutes back from now (created_at, naive UTC), updated a minute apart."""
+    run_sql(pg_url, "DROP TABLE IF EXISTS activity",
+            "CREATE TABLE activity (id int8 PRIMARY KEY, updated_at timestamptz NOT NULL, created_at timestamp NOT NULL,"
+            " note text)",
+            f"INSERT INTO activity SELECT g, now() - ({ROWS} - g) * interval '1 minute', "
+            "(now() AT TIME ZONE 'UTC') - g * interval '15 minutes', 'row ' || g FROM generate_series(1, 300) g")
+    return pg_url
+
+
+def every_mode_twice(directory: Path, url: str) -> Path:
+    """Two full, two incremental, two chunked, an hourly and a daily window, and Rivet's trailing window."""
+    local = {"type": "local", "path": "out"}
+    start = NOW - dt.timedelta(days=3)
+    exports = [
+        {"name": "full_a", "query": SLOW, "format": "parquet"},
+        {"name": "full_b", "query": SLOW, "format": "csv"},
+        {"name": "incr_a", "query": "SELECT * FROM activity", "mode": "incremental", "cursor_column": "updated_at",
+         "format": "parquet"},
+        {"name": "incr_b", "query": "SELECT * FROM activity", "mode": "incremental", "cursor_column": "id",
+         "format": "csv"},
+        {"name": "chunks_a", "query": "SELECT * FROM activity", "mode": "chunked", "chunk_column": "id",
+         "chunk_size": 100, "format": "parquet"},
+        {"name": "chunks_b", "query": "SELECT * FROM activity", "mode": "chunked", "chunk_column": "id",
+         "chunk_size": 120, "chunk_dense": True, "chunk_checkpoint": True, "parallel": 2, "format": "parquet"},
+        {"name": "hourly", "query": "SELECT * FROM activity", "mode": "time_window", "time_column": "created_at",
+         "partitioning": {"granularity": "hourly", "start": start.strftime("%Y-%m-%d-%H:00")}, "format": "parquet"},
+        {"name": "daily", "query": "SELECT * FROM activity", "mode": "time_window", "time_column": "created_at",
+         "partitioning": {"granularity": "daily", "start": start.strftime("%Y-%m-%d")}, "format": "csv"},
+        {"name": "trailing", "query": "SELECT * FROM activity", "mode": "time_window", "time_column": "created_at",
+         "days_window": 2, "format": "parquet"},
+    ]
+    directory.mkdir(parents=True, exist_ok=True)
+    return write_config(directory, {"type": "postgres", "url": url}, [{**e, "destination": local} for e in exports])
+
+
+def dagster_home(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "dagster.yaml", path / "dagster.yaml")   # the shipped instance config: queued runs, pools
+    return path
+
+
+def dagster(home: Path, config: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DAGSTER_HOME": str(home), "RIVET_CONFIG": str(config)}
+    return subprocess.run([str(BIN / "dagster"), *args], env=env, capture_output=True, text=True, timeout=180)
+
+
+ASSETS = "{ assetNodes { assetKey { path } } }"
+LOCATIONS = """{ workspaceOrError { ... on Workspace { locationEntries { name locationOrLoadError {
+  __typename ... on PythonError { message } } } } } }"""
+LAUNCH = """mutation($params: ExecutionParams!) { launchPipelineExecution(executionParams: $params) {
+  __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
+RUN = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
+
+
+def launch_from_asset_page(server, export: str) -> str:
+    """What the asset page's Materialize button sends: the implicit asset job, this asset, no tags."""
+    params = {"selector": {"repositoryLocationName": "rivet_dagster", "repositoryName": "__repository__",
+                           "pipelineName": "__ASSET_JOB", "assetSelection": [{"path": [export]}],
+                           "assetCheckSelection": []},
+              "mode": "default", "executionMetadata": {"tags": []}, "runConfigData": "{}"}
+    launched = server.graphql(LAUNCH, {"params": params})["launchPipelineExecution"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    return launched["run"]["runId"]
+
+
+def test_a_config_with_every_mode_twice_loads_in_the_cli_and_the_ui_and_asset_page_runs_wait_for_the_pool(
+        activity, tmp_path):
+    config = every_mode_twice(tmp_path / "mixed", activity)
+    home = dagster_home(tmp_path / "home")
+    validated = dagster(home, config, "definitions", "validate", "-m", "rivet_dagster.definitions")
+    assert validated.returncode == 0, validated.stderr[-3000:]
+    names = [e["name"] for e in yaml.safe_load(config.read_text())["exports"]]
+
+    pool = f"rivet_{source_group(load_config(config))}"
+    assert dagster(home, config, "instance", "concurrency", "set", pool, "1").returncode == 0
+    with dagster_services(home, config, tmp_path) as server:
+        [location] = server.graphql(LOCATIONS)["workspaceOrError"]["locationEntries"]
+        assert location["locationOrLoadError"]["__typename"] == "RepositoryLocation", location
+        assert sorted(n["assetKey"]["path"][-1] for n in server.graphql(ASSETS)["assetNodes"]) == sorted(names)
+
+        first, second = launch_from_asset_page(server, "full_a"), launch_from_asset_page(server, "full_b")
+
+        def status(run_id):
+            return server.graphql(RUN, {"id": run_id})["runOrError"]["status"]
+
+        wait_for(lambda: status(first) == "STARTED", 90, "the first run to start")
+        assert status(second) == "QUEUED"                      # one slot in the source's pool, and it is taken
+        wait_for(lambda: {status(first), status(second)} == {"SUCCESS"}, 120, "both runs to finish")
+    instance = dg.DagsterInstance.from_config(str(home))
+    assert instance.get_run_stats(second).start_time >= instance.get_run_stats(first).end_time
+
+
+def test_every_export_of_a_mixed_config_materializes_and_reconciles(activity, tmp_path):
+    config = every_mode_twice(tmp_path / "mixed", activity)
+    home = dagster_home(tmp_path / "home")
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    result = subprocess.run([str(BIN / "rivet-dagster"), "run", "-c", str(config), "--reconcile"], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert result.stderr.count("MATCH") == 9 and "MISMATCH" not in result.stderr, result.stderr
+    out = config.parent / "out"
+    for name in ("full_a", "incr_a", "chunks_a", "chunks_b"):
+        assert sum(pq.read_table(p).num_rows for p in out.glob(f"{name}_*.parquet")) == ROWS, name
+    statuses = {m["export_name"]: m["status"] for m in StateStore(path=str(config.parent / ".rivet_state.db"))
+                .metrics(last=1000)}
+    assert set(statuses) == {e.name for e in load_config(config).exports}
+    assert set(statuses.values()) == {"success"}
+
+
+def test_what_init_writes_for_a_database_with_two_integer_keyed_tables_loads(activity, tmp_path):
+    run_sql(activity, "DROP TABLE IF EXISTS accounts", "CREATE TABLE accounts (id int PRIMARY KEY, name text)",
+            "INSERT INTO accounts VALUES (1, 'a'), (2, 'b')")
+    env = {**os.environ, "RIVET_INIT_URL": activity, "DAGSTER_HOME": str(dagster_home(tmp_path / "home"))}
+    written = subprocess.run([str(BIN / "rivet-dagster"), "init", "--source-env", "RIVET_INIT_URL", "--table",
+                              "activity", "--table", "accounts", "-o", str(tmp_path / "rivet.yaml")], env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert written.returncode == 0, written.stderr
+    modes = [e["mode"] for e in yaml.safe_load((tmp_path / "rivet.yaml").read_text())["exports"]]
+    assert modes == ["chunked", "chunked"]
+    validated = dagster(tmp_path / "home", tmp_path / "rivet.yaml", "definitions", "validate", "-m",
+                        "rivet_dagster.definitions")
+    assert validated.returncode == 0, validated.stderr[-3000:]
+
+
+MERGED = """import dagster as dg
+from rivet_dagster import build_definitions
+
+defs = dg.Definitions.merge(build_definitions("{a}"), build_definitions("{b}"))
+"""
+
+
+def test_two_configs_with_overlapping_modes_merge_into_one_code_location(activity, tmp_path):
+    def config(name: str) -> Path:
+        return write_config(tmp_path / name, {"type": "postgres", "url": activity}, [
+            {"name": f"{name}_full", "query": "SELECT * FROM activity", "format": "parquet",
+             "destination": {"type": "local", "path": "out"}},
+            {"name": f"{name}_chunks", "query": "SELECT * FROM activity", "mode": "chunked", "chunk_column": "id",
+             "chunk_size": 1000, "format": "parquet", "destination": {"type": "local", "path": "out"}},
+            {"name": f"{name}_events", "query": "SELECT * FROM activity", "mode": "incremental",
+             "cursor_column": "updated_at", "format": "parquet", "destination": {"type": "local", "path": "out"}}])
+
+    (tmp_path / "sales").mkdir()
+    (tmp_path / "billing").mkdir()
+    a, b = config("sales"), config("billing")
+    code = tmp_path / "defs.py"
+    code.write_text(MERGED.format(a=a, b=b))          # the README's recipe, loaded by the Dagster CLI
+    env = {**os.environ, "DAGSTER_HOME": str(dagster_home(tmp_path / "home"))}
+    validated = subprocess.run([str(BIN / "dagster"), "definitions", "validate", "-f", str(code)], env=env,
+                               capture_output=True, text=True, timeout=180)
+    assert validated.returncode == 0, validated.stderr[-3000:]
+
+    merged = dg.Definitions.merge(build_definitions(a), build_definitions(b))
+    assert {DefinitionNames.of(load_config(a)).source, DefinitionNames.of(load_config(b)).source} <= set(
+        merged.resources)
+    jobs = {job.name for job in merged.resolve_all_job_defs()}
+    assert {"rivet_sales_exports", "rivet_billing_exports"} <= jobs
+    result = dg.materialize([*merged.assets, *merged.asset_checks], resources=merged.resources,
+                            selection=["sales_full", "billing_events"], instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    assert sum(pq.read_table(p).num_rows for p in (tmp_path / "sales" / "out").glob("sales_full_*.parquet")) == ROWS
+    assert StateStore(path=str(tmp_path / "billing" / ".rivet_state.db")).cursor("billing_events") is not None
+    assert not (tmp_path / "sales" / ".rivet_state.db").exists() or \
+        StateStore(path=str(tmp_path / "sales" / ".rivet_state.db")).cursor("billing_events") is None

@@ -1,0 +1,168 @@
+"""Chunked exports: chunk ranges as dynamic partitions, one replaceable file set per chunk, checkpoints."""
+import signal
+
+import dagster as dg
+import pyarrow.parquet as pq
+import pytest
+
+from rivet_dagster import build_definitions
+from rivet_dagster.config import load_config
+from rivet_dagster.modes.chunk_plan import ChunkPlanMismatch, chunk_key, register_plan, reset_plan
+from rivet_dagster.source.engines import SourceDatabase
+from rivet_dagster.state.store import StateStore
+from rivet_dagster_tests.conftest import materialize, materialize_cli, run_sql, sql_engine, write_config
+
+KEYS = [chunk_key(1, 10000), chunk_key(10001, 20000), chunk_key(20001, 25000)]
+SOURCES = {"postgres": ("pg_url", "CREATE TABLE items AS SELECT g AS id, 'item ' || g AS label, g % 3 = 0 AS odd "
+                                  "FROM generate_series(1, 25000) g"),
+           "mysql": ("mariadb_url", "CREATE TABLE items AS SELECT seq AS id, CONCAT('item ', seq) AS label, "
+                                    "seq % 3 = 0 AS odd FROM seq_1_to_25000")}
+
+
+@pytest.fixture(params=["postgres", "mysql"])
+def items(request):
+    url = request.getfixturevalue(SOURCES[request.param][0])
+    run_sql(url, "DROP TABLE IF EXISTS items", SOURCES[request.param][1].replace("%", "%%"))
+    return request.param, url
+
+
+def chunked_config(tmp_path, engine, url, out, **extra):
+    export = {"name": "items", "query": "SELECT * FROM items", "mode": "chunked", "chunk_column": "id",
+              "chunk_size": 10000, "chunk_checkpoint": True, "parallel": 2, "format": "parquet",
+              "destination": {"type": "local", "path": str(out)}, **extra}
+    return write_config(tmp_path, {"type": engine, "url": url}, [export])
+
+
+def planned(config_path, instance) -> tuple[list[str], StateStore]:
+    config = load_config(config_path)
+    state = StateStore(path=str(config_path.parent / ".rivet_state.db"))
+    return register_plan(instance, config, config.exports[0], SourceDatabase(config.source, config.base_dir),
+                         state), state
+
+
+def ids_of(paths) -> list[int]:
+    return sorted(i for path in paths for i in pq.read_table(path)["id"].to_pylist())
+
+
+def test_the_planner_adds_missing_chunk_keys_once_and_sets_the_pool(items, tmp_path, export_dir):
+    engine, url = items
+    config = chunked_config(tmp_path, engine, url, export_dir)
+    instance = dg.DagsterInstance.ephemeral()
+    added, state = planned(config, instance)
+    assert added == KEYS and instance.get_dynamic_partitions("items__chunks") == KEYS
+    assert planned(config, instance)[0] == []
+    assert instance.event_log_storage.get_concurrency_info("rivet_items_chunks").slot_count == 2
+    assert [t["status"] for t in state.chunk_tasks("items")] == ["pending"] * 3
+
+
+def test_each_chunk_exports_exactly_its_range_and_checkpoints_it(items, tmp_path, export_dir):
+    engine, url = items
+    config = chunked_config(tmp_path, engine, url, export_dir)
+    instance = dg.DagsterInstance.ephemeral()
+    _, state = planned(config, instance)
+    for key in KEYS:
+        materialize(config, partition_key=key, instance=instance)
+    for key, (low, high) in zip(KEYS, [(1, 10000), (10001, 20000), (20001, 25000)]):
+        assert ids_of(list(export_dir.glob(f"items_{key}_*.parquet"))) == list(range(low, high + 1))
+    tasks = state.chunk_tasks("items")
+    assert [(t["status"], t["attempts"], t["rows_written"]) for t in tasks] == [
+        ("completed", 1, 10000), ("completed", 1, 10000), ("completed", 1, 5000)]
+
+
+def test_materializing_a_chunk_again_replaces_its_files(pg_url, tmp_path, export_dir):
+    run_sql(pg_url, "DROP TABLE IF EXISTS items", SOURCES["postgres"][1].replace("%", "%%"))
+    config = chunked_config(tmp_path, "postgres", pg_url, export_dir, max_file_size="32KB",
+                            tuning={"batch_size": 1000})
+    instance = dg.DagsterInstance.ephemeral()
+    planned(config, instance)
+    materialize(config, partition_key=KEYS[0], instance=instance)
+    first = sorted(export_dir.glob("*.parquet"))
+    assert len(first) > 1                                               # every rotated part is delivered
+    materialize(config, partition_key=KEYS[0], instance=instance)
+    again = sorted(export_dir.glob("*.parquet"))
+    assert len(again) == len(first) and not set(again) & set(first)     # new names; the superseded set is gone
+    assert ids_of(again) == list(range(1, 10001))
+    stem = again[0].name.rsplit("_part", 1)[0]
+    assert [m.name for m in export_dir.glob("_*_manifest.json")] == [f"_{stem}_manifest.json"]  # the old one too
+
+
+def test_a_changed_plan_is_refused_until_it_is_reset(pg_url, tmp_path, export_dir):
+    run_sql(pg_url, "DROP TABLE IF EXISTS items", SOURCES["postgres"][1].replace("%", "%%"))
+    config = chunked_config(tmp_path, "postgres", pg_url, export_dir)
+    instance = dg.DagsterInstance.ephemeral()
+    _, state = planned(config, instance)
+    config.write_text(config.read_text().replace("chunk_size: 10000", "chunk_size: 5000"))
+    with pytest.raises(ChunkPlanMismatch, match=r"fingerprint mismatch .*reset_plan"):
+        planned(config, instance)
+    reset_plan(instance, load_config(config), "items", state)
+    assert planned(config, instance)[0] == [chunk_key(s, min(s + 4999, 25000)) for s in range(1, 25001, 5000)]
+
+
+def test_dense_chunks_cut_row_numbers_in_column_order(pg_url, tmp_path, export_dir):
+    run_sql(pg_url, "DROP TABLE IF EXISTS items", SOURCES["postgres"][1].replace("%", "%%"))
+    config = chunked_config(tmp_path, "postgres", pg_url, export_dir, chunk_column="label", chunk_dense=True,
+                            query="SELECT * FROM items WHERE id <= 300", chunk_size=100)
+    instance = dg.DagsterInstance.ephemeral()
+    added, _ = planned(config, instance)
+    assert added == [chunk_key(1, 100), chunk_key(101, 200), chunk_key(201, 300)]
+    for key in added:
+        materialize(config, partition_key=key, instance=instance)
+    tables = [pq.read_table(*export_dir.glob(f"items_{key}_*.parquet")) for key in added]
+    assert all(t.schema.names == ["id", "label", "odd"] for t in tables)   # no row-number column
+    with sql_engine(pg_url).connect() as conn:   # the database's own order of the chunk column
+        ranked = conn.exec_driver_sql("SELECT label FROM items WHERE id <= 300 ORDER BY label").scalars().all()
+    assert [set(t["label"].to_pylist()) for t in tables] == [set(ranked[i:i + 100]) for i in (0, 100, 200)]
+
+
+def test_chunk_max_attempts_is_the_assets_retry_policy(pg_url, tmp_path, export_dir):
+    config = chunked_config(tmp_path, "postgres", pg_url, export_dir, chunk_max_attempts=4,
+                            tuning={"retry_backoff_ms": 1500})
+    policy = build_definitions(config).get_assets_def("items").op.retry_policy
+    assert (policy.max_retries, policy.delay, policy.backoff) == (3, 1.5, dg.Backoff.EXPONENTIAL)
+
+
+def test_a_failed_chunk_is_checkpointed_as_failed(pg_url, tmp_path, export_dir):
+    run_sql(pg_url, "DROP TABLE IF EXISTS items", SOURCES["postgres"][1].replace("%", "%%"))
+    config = chunked_config(tmp_path, "postgres", pg_url, export_dir, chunk_max_attempts=1)
+    instance = dg.DagsterInstance.ephemeral()
+    _, state = planned(config, instance)
+    run_sql(pg_url, "ALTER TABLE items RENAME TO items_gone")
+    try:
+        assert not materialize(config, partition_key=KEYS[0], instance=instance, raise_on_error=False).success
+    finally:
+        run_sql(pg_url, "ALTER TABLE items_gone RENAME TO items")
+    [task] = [t for t in state.chunk_tasks("items") if t["chunk_key"] == KEYS[0]]
+    assert (task["status"], task["attempts"]) == ("failed", 1) and "items" in task["last_error"]
+
+
+def test_the_planner_sensor_requests_the_missing_partitions(pg_url, tmp_path, export_dir):
+    run_sql(pg_url, "DROP TABLE IF EXISTS items", SOURCES["postgres"][1].replace("%", "%%"))
+    defs = build_definitions(chunked_config(tmp_path, "postgres", pg_url, export_dir))
+    sensor = defs.resolve_sensor_def("items_chunk_planner")
+    with dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral(), resources=defs.resources) as context:
+        result = sensor(context)
+    [request] = result.dynamic_partitions_requests
+    assert (request.partitions_def_name, list(request.partition_keys)) == ("items__chunks", KEYS)
+
+
+@pytest.mark.parametrize("stage", ["fetch", "staged", "committed", "manifest", "cursor", "metric"])
+def test_a_sigkill_in_a_chunk_is_repaired_by_rerunning_it(pg_url, tmp_path, export_dir, stage):
+    run_sql(pg_url, "DROP TABLE IF EXISTS items", SOURCES["postgres"][1].replace("%", "%%"))
+    config = chunked_config(tmp_path, "postgres", pg_url, export_dir, max_file_size="32KB",
+                            tuning={"batch_size": 1000})
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    _, state = planned(config, dg.DagsterInstance.from_config(str(home)))
+    select = ("--partition", KEYS[1])
+    crashed = materialize_cli(config, home, "items", crash_at=stage, extra=select)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
+    [task] = [t for t in state.chunk_tasks("items") if t["chunk_key"] == KEYS[1]]
+    assert task["status"] == ("completed" if stage in ("cursor", "metric") else "running")
+    rerun = materialize_cli(config, home, "items", extra=select)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert ids_of(export_dir.glob("items_*.parquet")) == list(range(10001, 20001))   # once each, none lost
+    with state.connect() as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        manifest = {r[0] for r in conn.execute("SELECT file_name FROM file_manifest")}
+    assert manifest == {p.name for p in export_dir.glob("items_*.parquet")}
