@@ -1,8 +1,12 @@
 """One error hierarchy: every domain failure is a RivetError whose class carries Rivet's exit code, found by name in
 Dagster's error record (a failed step wraps the export's error)."""
+import re
+from pathlib import Path
+
 import dagster as dg
 import pytest
 
+import rivet_dagster
 from rivet_dagster import ConfigError, RivetError, StateStore
 from rivet_dagster.commit.destinations.base import UnsafeName
 from rivet_dagster.commit.destinations.retry import DestinationError, DestinationUnavailable
@@ -51,3 +55,15 @@ def test_a_store_error_names_the_file(tmp_path):
     path.write_bytes(b"not a database" * 100)
     with pytest.raises(StateStoreError, match=str(path)):
         StateStore(path=str(path)).check()
+
+
+def test_no_builtin_is_raised_for_a_domain_failure():
+    """Only pydantic's field validators raise ValueError (pydantic requires it; the loader turns it into a
+    ConfigError at the key's line)."""
+    package = Path(rivet_dagster.__file__).parent
+    raised = [f"{path.relative_to(package)}:{n}" for path in package.rglob("*.py")
+              if path.name not in ("models.py", "sections.py") or path.parent.name != "config"
+              for n, line in enumerate(path.read_text().splitlines(), 1)
+              if re.search(r"\braise (ValueError|TypeError|KeyError|OSError|PermissionError|RuntimeError|"
+                           r"FileNotFoundError|Exception)\(", line)]
+    assert raised == []

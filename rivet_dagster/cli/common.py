@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from rivet_dagster.config import ExportConfig, RivetConfig, load_config, parse_config
+from rivet_dagster.config import ConfigError, ExportConfig, RivetConfig, load_config, parse_config
 from rivet_dagster.config.loader import MAX_CONFIG_BYTES, config_text
 from rivet_dagster.defs.build import STATE_FILE
 from rivet_dagster.errors import RivetError
@@ -91,6 +91,6 @@ def recorded(args, read) -> list[dict]:
 def named_export(config: RivetConfig, name: str) -> ExportConfig:
     try:
         return config.export(name)
-    except KeyError:
+    except ConfigError:
         known = ", ".join(e.name for e in config.exports)
         raise CliError(f"export '{name}' not found in config {config.config_file} (exports: {known})") from None

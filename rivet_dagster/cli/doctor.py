@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from rivet_dagster.cli.common import config_flags, config_from
 from rivet_dagster.commit.destinations import open_destination
+from rivet_dagster.commit.destinations.retry import DestinationError
 from rivet_dagster.config import ConfigError, DestinationConfig, RivetConfig
 from rivet_dagster.errors import first_line
 from rivet_dagster.source.engines import SourceDatabase
@@ -81,7 +82,7 @@ def check_destination(config: DestinationConfig) -> bool:
         destination.write_bytes(PROBE_NAME, b"ok")
         try:
             if not destination.exists(PROBE_NAME):
-                raise OSError(f"the probe {PROBE_NAME} was written but cannot be found")
+                raise DestinationError(f"the probe {PROBE_NAME} was written but cannot be found")
         finally:
             destination.remove(PROBE_NAME)
     except Exception as exc:

@@ -196,7 +196,8 @@ class RivetConfig(Strict):
         for export in self.exports:
             if export.name == name:
                 return export
-        raise KeyError(f"export '{name}' not found in config")
+        known = ", ".join(e.name for e in self.exports)
+        raise ConfigError(f"export '{name}' not found in config (exports: {known})", file=self.config_file)
 
     def query_template(self, export: ExportConfig) -> str:
         """The export's SQL as written (inline, or `query_file` as read at load), `${KEY}`s kept."""

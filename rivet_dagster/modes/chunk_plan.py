@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from rivet_dagster.config.errors import ConfigError
 from rivet_dagster.config.models import ExportConfig, RivetConfig
 from rivet_dagster.source import queries
 from rivet_dagster.source.engines import SourceDatabase
@@ -49,7 +50,7 @@ def chunk_key(start: int, end: int) -> str:
 def chunk_range(key: str) -> tuple[int, int]:
     match = KEY.match(key)
     if not match:
-        raise ValueError(f"'{key}' is not a chunk key (expected <start>-<end>, e.g. {chunk_key(1, 100000)})")
+        raise ConfigError(f"'{key}' is not a chunk key (expected <start>-<end>, e.g. {chunk_key(1, 100000)})")
     return int(match.group(1)), int(match.group(2))
 
 
@@ -68,7 +69,7 @@ def compute_plan(config: RivetConfig, export: ExportConfig, source: SourceDataba
     ranges = []
     if low is not None and high is not None:
         if int(low) != low or int(high) != high:
-            raise ValueError(f"export '{export.name}': chunk_column '{export.chunk_column}' must hold integers "
+            raise ConfigError(f"export '{export.name}': chunk_column '{export.chunk_column}' must hold integers "
                              f"(found {low!r} .. {high!r}); use chunk_dense: true for other columns")
         start, high = int(low), int(high)
         while start <= high:

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rivet_dagster.commit.manifest import manifest_name
+from rivet_dagster.config.errors import ConfigError
 from rivet_dagster.config.models import ExportConfig, RivetConfig
 from rivet_dagster.config.query import UserQuery
 from rivet_dagster.modes.base import Mode
@@ -94,7 +95,7 @@ class HighWater:
         if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)
                 or pa.types.is_decimal(values.type) or pa.types.is_temporal(values.type)
                 or pa.types.is_string(values.type)):
-            raise ValueError(f"cursor_column '{self.column}' is a {values.type}; a cursor must be a number, text, "
+            raise ConfigError(f"cursor_column '{self.column}' is a {values.type}; a cursor must be a number, text, "
                              "a date or a timestamp")
         newest = pc.max(values).as_py()
         if newest is not None and (self.value is None or newest > self.value):

@@ -24,6 +24,12 @@ class SourceError(RivetError):
         self.code = code
 
 
+class UnexportableValue(RivetError, ValueError):
+    """A value the source returned that cannot be written exactly (rows of mixed types, a TIME out of range, a
+    conversion that would lose precision, a bound value with no exact literal): the export stops, naming the
+    column, instead of writing something else."""
+
+
 class SourceUnavailable(SourceError):
     """A transient source error that outlasted its retries: worth running again later."""
     exit_code = TRANSIENT

@@ -16,6 +16,7 @@ from typing import Any
 from rivet_dagster.config.query import UserQuery
 from rivet_dagster.config.resolved import SECRET_NAME
 from rivet_dagster.source.engines import SourceDatabase
+from rivet_dagster.source.errors import UnexportableValue
 
 
 @dataclass(frozen=True)
@@ -79,11 +80,11 @@ def mysql_literal(value: Any) -> str:
         return str(int(value))
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError(f"cannot compare with the non-finite value {value}")
+            raise UnexportableValue(f"cannot compare with the non-finite value {value}")
         return repr(float(value))
     if isinstance(value, decimal.Decimal):
         if not value.is_finite():
-            raise ValueError(f"cannot compare with the non-finite value {value}")
+            raise UnexportableValue(f"cannot compare with the non-finite value {value}")
         return format(value, "f")
     if isinstance(value, datetime.datetime):
         return (f"TIMESTAMP'{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:{value.minute:02d}:"
@@ -96,7 +97,7 @@ def mysql_literal(value: Any) -> str:
         return f"_utf8mb4 X'{value.encode().hex()}'" if value else "_utf8mb4 ''"
     if isinstance(value, (bytes, bytearray)):
         return f"X'{bytes(value).hex()}'"
-    raise TypeError(f"no MySQL literal for a value of type {type(value).__name__}")
+    raise UnexportableValue(f"no MySQL literal for a value of type {type(value).__name__}")
 
 
 def _postgres_text(value: Any) -> str:

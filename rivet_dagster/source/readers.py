@@ -22,7 +22,7 @@ from rivet_dagster.config.tuning import EffectiveTuning, estimated_row_bytes
 from rivet_dagster.errors import first_line
 from rivet_dagster.source import queries
 from rivet_dagster.source.engines import SourceDatabase, close_quietly
-from rivet_dagster.source.errors import SourceError
+from rivet_dagster.source.errors import SourceError, UnexportableValue
 from rivet_dagster.source.pacing import StallWatchdog, read_ahead, throttled
 from rivet_dagster.source.queries import ReadPlan
 from rivet_dagster.source.types import SourceColumn, conform, mysql_column, postgres_type, schema_of
@@ -181,7 +181,7 @@ def _column_array(name: str, values: tuple, known: pa.DataType | None) -> pa.Arr
     try:
         return pa.array(values, type=known)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
-        raise ValueError(f"column '{name}': values of different types ({exc}); SQLite is dynamically typed, "
+        raise UnexportableValue(f"column '{name}': values of different types ({exc}); SQLite is dynamically typed, "
                          "cast the column in the query") from None
 
 

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rivet_dagster.config.errors import ConfigError
-from rivet_dagster.source.errors import SourceError
+from rivet_dagster.source.errors import SourceError, UnexportableValue
 
 
 class UnsupportedTypeError(SourceError):
@@ -198,7 +198,7 @@ def conform_column(name: str, values: pa.Array, target: pa.DataType) -> pa.Array
         if pa.types.is_time64(target) and pa.types.is_integer(values.type):
             bounds = pc.min_max(values)
             if bounds["min"].is_valid and (bounds["min"].as_py() < 0 or bounds["max"].as_py() >= DAY_US):
-                raise ValueError(f"column '{name}': a TIME value lies outside 00:00:00..23:59:59.999999, so it is "
+                raise UnexportableValue(f"column '{name}': a TIME value lies outside 00:00:00..23:59:59.999999, so it is "
                                  "a duration, not a time of day; cast it in the query (e.g. TIME_TO_SEC(col))")
             return values.cast(pa.int64()).view(target)
         if pa.types.is_boolean(target) and pa.types.is_integer(values.type):
@@ -207,7 +207,7 @@ def conform_column(name: str, values: pa.Array, target: pa.DataType) -> pa.Array
             return pc.cast(values, target)
         return pc.cast(values, target, safe=True)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise ValueError(f"column '{name}': cannot convert {values.type} to {target} exactly: {exc}") from None
+        raise UnexportableValue(f"column '{name}': cannot convert {values.type} to {target} exactly: {exc}") from None
 
 
 def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:

@@ -8,6 +8,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from rivet_dagster.config.errors import ConfigError
 from rivet_dagster.source.types import hex_strings
 
 # A row group is flushed at whichever comes first; the buffer is the writer's whole memory.
@@ -55,7 +56,7 @@ class CsvFileWriter:
     def __init__(self, path: Path, schema: pa.Schema):
         for field in schema:
             if pa.types.is_nested(field.type):
-                raise ValueError(f"column '{field.name}' is a {field.type}, which CSV cannot hold; use format: "
+                raise ConfigError(f"column '{field.name}' is a {field.type}, which CSV cannot hold; use format: "
                                  "parquet or turn it into text in the query")
         self.path = path
         self._schema = pa.schema([pa.field(f.name, _csv_type(f.type)) for f in schema])

@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from rivet_dagster.config.errors import ConfigError
+
 _DECODERS = {
     "int": int, "float": float, "decimal": decimal.Decimal, "str": str,
     "date": datetime.date.fromisoformat, "datetime": datetime.datetime.fromisoformat,
@@ -18,7 +20,7 @@ _DECODERS = {
 
 def encode(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float, decimal.Decimal, str, datetime.date)):
-        raise TypeError(f"a cursor column must hold numbers, text, dates or timestamps, not {type(value).__name__}")
+        raise ConfigError(f"a cursor column must hold numbers, text, dates or timestamps, not {type(value).__name__}")
     kind = {int: "int", float: "float", decimal.Decimal: "decimal", str: "str"}.get(type(value))
     if kind is None:
         kind = "datetime" if isinstance(value, datetime.datetime) else "date"
