@@ -70,6 +70,10 @@ def run_exports(args: argparse.Namespace) -> int:
     config = config_from(args)
     exports = [named_export(config, name) for name in args.export] or config.exports
     instance = _instance()  # before any child: a new instance's storage is created here, once
+    # likewise the state store (created, migrated, in WAL mode: children racing to do that found it locked); one
+    # this code cannot use stops every export before anything is read
+    state = StateStore(path=str(state_path(config)))
+    state.check()
     parallel = args.parallel_exports or args.parallel_export_processes or config.parallel_exports or \
         config.parallel_export_processes
     if parallel and len(exports) > 1:
@@ -78,8 +82,6 @@ def run_exports(args: argparse.Namespace) -> int:
     tags = {CLI_TAG: "run", **({VALIDATE_TAG: "true"} if args.validate else {}),
             **({RECONCILE_TAG: "true"} if args.reconcile else {})}
     defs = build_definitions(config)  # the config holds the params
-    state = StateStore(path=str(state_path(config)))
-    state.check()  # a state store this code cannot use stops every export before anything is read
     outcomes = []
     for export in exports:
         outcome = _run_one(config, export, defs, instance, state, params, args.resume, tags, args.debug)

@@ -55,8 +55,7 @@ def _export_check(export: ExportConfig, partitions: dg.PartitionsDefinition | No
                           can_subset=True, required_resource_keys=resource_keys,
                           description=description)
     def export_check(context: dg.AssetCheckExecutionContext):
-        latest = context.instance.get_latest_materialization_event(asset_key)  # this run's, if it materialized
-        in_materialization = latest is not None and latest.run_id == context.run.run_id
+        in_materialization = _materialized_in(context, asset_key)
         if in_materialization and not (always or context.run.tags.get(tag) == "true"):
             context.log.info(f"{name}: skipped in this run (ask with `{name}: true` on the export or the run "
                              f"tag {tag}=true)")
@@ -81,6 +80,14 @@ def _export_check(export: ExportConfig, partitions: dg.PartitionsDefinition | No
                                   description="; ".join(mismatches[:5]) or None)
 
     return export_check
+
+
+def _materialized_in(context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey) -> bool:
+    """Whether this run materialized the export (asked of this run's own events: a concurrent run of another
+    chunk may have materialized it since)."""
+    return any(entry.dagster_event.asset_key == asset_key
+               for entry in context.instance.all_logs(context.run.run_id,
+                                                      of_type=dg.DagsterEventType.ASSET_MATERIALIZATION))
 
 
 def _committed(export: ExportConfig, partitions: dg.PartitionsDefinition | None, state,
