@@ -4,16 +4,19 @@ MariaDB, in three modes side by side:
 
 * full: `dagster asset materialize` of a full export;
 * chunked: `rivet-dagster run` of a chunked export (chunk_column id, parallel: 2, chunk_checkpoint), every chunk
-  (the command runs the chunks one after another in its process; `parallel` caps daemon-launched chunk runs);
+  in one run (1M rows per chunk on narrow, 250k on wide);
+* chunked1000: the same cut into 1,000 chunks (5,000 rows each on narrow), what a backfill of a large table
+  costs per chunk;
 * incremental: `rivet-dagster run` of an incremental catch-up (cursor id): a first run exports id 1, then the timed
   run exports every row after that cursor, a bound read like a chunk's range or a time window.
 
-Per engine, table and mode it prints the export step's seconds (from the runs' own log lines, summed over the
-chunks), the whole command's seconds, the step's microseconds per row and their ratio to the full export of the same
-table, rows/s, output MB and the command's peak RSS.
+Per engine, table and mode it prints the export step's seconds (from the run's own log line), the whole command's wall and CPU seconds (user + system, steadier than
+wall on a shared machine) and their ratio to the full export of the same table, rows/s, output MB and the
+command's peak RSS.
 
     python benchmarks/bench_export.py --seed                  # create the fixtures first (about 1 min)
-    python benchmarks/bench_export.py [--engines pg,mysql] [--tables narrow,wide] [--modes full,chunked,incremental]
+    python benchmarks/bench_export.py [--engines pg,mysql] [--tables narrow,wide]
+                                      [--modes full,chunked,chunked1000,incremental]
                                       [--repeats 2]
 
 Connection URLs: BENCH_PG_URL (default postgresql://bench:bench@127.0.0.1:5432/bench) and BENCH_MY_URL
@@ -44,6 +47,8 @@ MODES = {
     "full": "",
     "chunked": "    mode: chunked\n    chunk_column: id\n    chunk_size: {chunk}\n    parallel: 2\n"
                "    chunk_checkpoint: true\n",
+    "chunked1000": "    mode: chunked\n    chunk_column: id\n    chunk_size: {chunk1000}\n    parallel: 2\n"
+                   "    chunk_checkpoint: true\n",
     "incremental": "    mode: incremental\n    cursor_column: id\n",
 }
 
@@ -60,15 +65,15 @@ def seed(engines: list[str]) -> None:
                             "-e", f"SOURCE {HERE / 'seed_mariadb.sql'};"], check=True)
 
 
-def timed(command: list[str], env: dict, log: Path) -> tuple[float, int]:
-    """Wall seconds and peak RSS (MB) of one command (one process), its log appended to `log`."""
+def timed(command: list[str], env: dict, log: Path) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds and peak RSS (MB) of one command (one process), its log appended to `log`."""
     started = time.monotonic()
     with open(log, "a") as stderr:
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
         _, status, usage = os.wait4(process.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{log.read_text()[-3000:]}")
-    return time.monotonic() - started, usage.ru_maxrss // 1024
+    return time.monotonic() - started, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024
 
 
 def run_once(engine: str, table: str, mode: str) -> dict:
@@ -82,7 +87,7 @@ def run_once(engine: str, table: str, mode: str) -> dict:
             f"source:\n  type: {'postgres' if engine == 'pg' else 'mysql'}\n  url_env: BENCH_SOURCE_URL\n"
             f"  tuning: {{profile: fast}}\nexports:\n  - name: {table}\n    query: \"{query}\"\n"
             f"    format: parquet\n    compression: zstd\n    destination: {{type: local, path: \"{out}\"}}\n"
-            + MODES[mode].format(chunk=CHUNK_SIZE[table]))
+            + MODES[mode].format(chunk=CHUNK_SIZE[table], chunk1000=ROWS[table] // 1000))
         env = {**os.environ, "BENCH_SOURCE_URL": URLS[engine], "RIVET_CONFIG": str(config), "DAGSTER_HOME": str(home)}
         log = work / "commands.log"
         if mode == "full":
@@ -94,12 +99,12 @@ def run_once(engine: str, table: str, mode: str) -> dict:
             timed([*command, "-p", "UPTO=1"], env, log)
             log.write_text("")
             command += ["-p", f"UPTO={ROWS[table]}"]
-        seconds, rss = timed(command, env, log)
-        steps = STEP_LINE.findall(log.read_text())
-        rows, step = sum(int(r.replace(",", "")) for r, _ in steps), sum(float(s) for _, s in steps)
+        seconds, cpu, rss = timed(command, env, log)
+        steps = STEP_LINE.findall(log.read_text())   # a chunk run logs its running total: the last line counts
+        rows, step = int(steps[-1][0].replace(",", "")), float(steps[-1][1])
         size = sum(p.stat().st_size for p in out.glob("*.parquet"))
-        return {"rows": rows, "runs": len(steps), "step_s": step, "command_s": seconds, "output_mb": size / 1e6,
-                "peak_rss_mb": rss}
+        return {"rows": rows, "step_s": step, "command_s": seconds, "cpu_s": cpu,
+                "output_mb": size / 1e6, "peak_rss_mb": rss}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -116,22 +121,22 @@ def main() -> int:
     if args.seed:
         seed(engines)
         return 0
-    print(f"{'engine':6} {'table':6} {'mode':11} {'rows':>9} {'runs':>4} {'step s':>7} {'command s':>9} "
-          f"{'us/row':>6} {'x full':>6} {'rows/s':>10} {'out MB':>7} {'peak RSS MB':>11}")
+    print(f"{'engine':6} {'table':6} {'mode':11} {'rows':>9} {'step s':>7} {'command s':>9} "
+          f"{'x full':>6} {'cpu s':>6} {'x full':>6} {'rows/s':>10} {'out MB':>7} {'peak RSS MB':>11}")
     for engine in engines:
         for table in tables:
-            full_per_row = None
+            full = None
             for mode in modes:
                 runs = [run_once(engine, table, mode) for _ in range(args.repeats)]
-                best = min(runs, key=lambda r: r["step_s"])
+                best = min(runs, key=lambda r: r["command_s"])
                 expected = ROWS[table] - (1 if mode == "incremental" else 0)
                 assert best["rows"] == expected, f"{engine}/{table}/{mode}: {best['rows']} rows, expected {expected}"
-                per_row = best["step_s"] / best["rows"] * 1e6
-                full_per_row = per_row if mode == "full" else full_per_row
-                ratio = f"{per_row / full_per_row:6.2f}" if full_per_row else "     -"
-                print(f"{engine:6} {table:6} {mode:11} {best['rows']:>9,} {best['runs']:>4} {best['step_s']:>7.2f} "
-                      f"{best['command_s']:>9.2f} {per_row:>6.2f} {ratio} {best['rows'] / best['step_s']:>10,.0f} "
-                      f"{best['output_mb']:>7.1f} {max(r['peak_rss_mb'] for r in runs):>11}", flush=True)
+                full = best if mode == "full" else full
+                wall_x, cpu_x = (f"{best[k] / full[k]:6.2f}" if full else "     -" for k in ("command_s", "cpu_s"))
+                print(f"{engine:6} {table:6} {mode:11} {best['rows']:>9,} {best['step_s']:>7.2f} "
+                      f"{best['command_s']:>9.2f} {wall_x} {best['cpu_s']:>6.2f} {cpu_x} "
+                      f"{best['rows'] / best['command_s']:>10,.0f} {best['output_mb']:>7.1f} "
+                      f"{max(r['peak_rss_mb'] for r in runs):>11}", flush=True)
     return 0
 
 

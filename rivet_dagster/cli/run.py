@@ -32,6 +32,7 @@ from rivet_dagster.state.store import StateStore
 
 INTEGRITY_CHECKS = ("quality", "validate", "reconcile")
 JOB_NAME = "rivet_cli_run"
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
 def register(subparsers) -> None:
@@ -139,9 +140,11 @@ def _export_job(defs: dg.Definitions, export, debug: bool) -> dg.JobDefinition:
     return job_defs.resolve_job_def(JOB_NAME)
 
 
-def _partition_keys(config, export, instance, state, resume: bool, outcome: Outcome) -> list[str | None]:
-    """What one `run` of the export covers, as its mode says (every planned chunk, the latest closed window, the
-    whole export); nothing when the mode refuses (`--resume` with nothing to resume)."""
+def _partition_keys(config, export, instance, state, resume: bool, outcome: Outcome
+                    ) -> list[str | dg.PartitionKeyRange | None]:
+    """What one `run` of the export covers, one run per item, as its mode says (the planned chunks as one range,
+    the latest closed window, the whole export); nothing when the mode refuses (`--resume` with nothing to
+    resume)."""
     try:
         return mode_of(export).run_keys(config, export, instance, state, resume)
     except ModeRefused as exc:
@@ -158,7 +161,9 @@ def _run_one(config, export, defs, instance, state, params, resume, tags, debug)
     # (the config holds every --param already).
     shown = {key: value for key, value in params.items() if not SECRET_NAME.search(key)}
     for key in keys:
-        result = job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False, tags=tags,
+        ranged = {RANGE_START: key.start, RANGE_END: key.end} if isinstance(key, dg.PartitionKeyRange) else {}
+        result = job.execute_in_process(instance=instance, partition_key=None if ranged else key,
+                                        raise_on_error=False, tags={**tags, **ranged},
                                         run_config={"ops": {export.name: {"config": {"params": shown}}},
                                                     "loggers": {"console": {}}})
         outcome.run_ids.append(result.run_id)

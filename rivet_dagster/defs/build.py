@@ -49,8 +49,7 @@ def build_definitions(config: RivetConfig | str | os.PathLike, params: Mapping[s
                       for check in build_export_checks(config, export, names)],
         sensors=[sensor for export in config.exports
                  for sensor in mode_of(export).sensors(config, export, source, state, tags)]
-        + [build_crashed_runs_sensor(config, names, state, {mode_of(e).pool(e, names.source_pool)
-                                                            for e in config.exports})]
+        + [build_crashed_runs_sensor(config, names, state, {names.source_pool})]
         + ([build_failure_alert_sensor(config, names)] if slack and "failure" in slack.on else []),
         schedules=[schedule for export in config.exports if (schedule := mode_of(export).schedule(export, tags))],
         # A job holds assets of one partitioning; partitioned exports run from their asset, a backfill or a schedule.

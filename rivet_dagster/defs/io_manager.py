@@ -15,6 +15,7 @@ from rivet_dagster.commit import protocol
 from rivet_dagster.commit.destinations import open_destination
 from rivet_dagster.commit.exported import ExportedFiles
 from rivet_dagster.config.sections import DestinationConfig
+from rivet_dagster.defs.metadata import commit_metadata
 from rivet_dagster.notifications.slack import SlackNotifier
 from rivet_dagster.staging.staged import StagedExport
 from rivet_dagster.state.store import StateStore
@@ -33,31 +34,10 @@ class ExportIOManager(dg.ConfigurableIOManager):
         """Commits each staged file set (one per partition in a range run) in the crash matrix's order."""
         started = time.monotonic()
         destination, schema_changed = protocol.commit(obj, self.state, context.log)
-        self._notify(obj, schema_changed, time.monotonic() - started, context.step_context.previous_attempt_count,
-                     context.log)
-        context.add_output_metadata({
-            "destination": destination.describe(),
-            "uris": dg.MetadataValue.json([uri for staged in obj for uri in staged.uris]),
-            "manifests": dg.MetadataValue.json([s.manifest_uri for s in obj if s.manifest_uri]),
-            "files": sum(len(staged.uris) for staged in obj),
-            "duration_seconds": round(sum(s.extract_seconds for s in obj) + time.monotonic() - started, 3),
-            "destination_retries": sum(s.retries for s in obj),
-            "schema_changed": schema_changed,
-        })
-
-    def _notify(self, obj: list[StagedExport], schema_changed: bool, seconds: float, step_retries: int,
-                log) -> None:
-        """Stage 9, best effort: schema changes and runs that needed retries (inside the step, or of the step
-        itself by its retry policy), after everything is recorded."""
-        first, rows = obj[0], sum(s.rows for s in obj)
-        retries = sum(s.retries + s.source_retries for s in obj) + step_retries
-        seconds += sum(s.extract_seconds for s in obj)
-        if schema_changed:
-            self.notifier.notify("schema_change", first.export_name, first.run_id, "success", rows=rows,
-                                 seconds=seconds, detail="the exported columns changed since the last run", log=log)
-        if retries:
-            self.notifier.notify("degraded", first.export_name, first.run_id, "success", rows=rows, seconds=seconds,
-                                 detail=f"succeeded after {retries} retr{'y' if retries == 1 else 'ies'}", log=log)
+        seconds = time.monotonic() - started
+        notify_committed(self.notifier, obj, schema_changed, seconds, context.step_context.previous_attempt_count,
+                         context.log)
+        context.add_output_metadata(commit_metadata(destination, obj, schema_changed, seconds))
 
     def load_input(self, context: dg.InputContext) -> ExportedFiles:
         """The upstream export's committed files: its latest run's manifests, or those of the partitions this
@@ -69,6 +49,21 @@ class ExportIOManager(dg.ConfigurableIOManager):
             raise dg.Failure(f"export '{export_name}' writes to {destination.describe()}: there are no files to load")
         keys = list(context.asset_partition_keys) if context.has_asset_partitions else None
         return ExportedFiles.read(export_name, destination, self.state.manifest_uris(export_name, keys))
+
+
+def notify_committed(notifier: SlackNotifier, committed: list[StagedExport], schema_changed: bool,
+                     commit_seconds: float, step_retries: int, log) -> None:
+    """Stage 9, best effort: schema changes and runs that needed retries (inside the step, or of the step
+    itself), after everything is recorded."""
+    first, rows = committed[0], sum(s.rows for s in committed)
+    retries = sum(s.retries + s.source_retries for s in committed) + step_retries
+    seconds = commit_seconds + sum(s.extract_seconds for s in committed)
+    if schema_changed:
+        notifier.notify("schema_change", first.export_name, first.run_id, "success", rows=rows,
+                        seconds=seconds, detail="the exported columns changed since the last run", log=log)
+    if retries:
+        notifier.notify("degraded", first.export_name, first.run_id, "success", rows=rows, seconds=seconds,
+                        detail=f"succeeded after {retries} retr{'y' if retries == 1 else 'ies'}", log=log)
 
 
 def destination_metadata(config: DestinationConfig) -> dg.MetadataValue:

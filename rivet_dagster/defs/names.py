@@ -59,7 +59,7 @@ class DefinitionNames:
 
     @property
     def source_pool(self) -> str:
-        """The pool every run reading this source takes (unless its mode sizes its own)."""
+        """The pool every run reading this source takes."""
         return f"rivet_{self.group}"
 
     @property

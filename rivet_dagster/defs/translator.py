@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from rivet_dagster.config.models import ExportConfig, RivetConfig
+from rivet_dagster.defs.checks import committed_checks
 from rivet_dagster.defs.io_manager import DESTINATION_METADATA, destination_metadata
 from rivet_dagster.defs.names import DefinitionNames
 from rivet_dagster.modes import mode_of
@@ -26,6 +27,7 @@ def spec_for(config: RivetConfig, export: ExportConfig, names: DefinitionNames) 
         code_version=code_version(config, export),
         tags=names.source_tags,
         partitions_def=mode_of(export).partitions(export),
+        skippable=mode_of(export).commits_in_step,  # its step reports each partition, not one output
         metadata={"rivet/mode": export.mode, "rivet/format": export.format,
                   DESTINATION_METADATA: destination_metadata(export.destination)},
     ).with_io_manager_key(names.io_manager(export.destination.type))
@@ -33,25 +35,25 @@ def spec_for(config: RivetConfig, export: ExportConfig, names: DefinitionNames) 
 
 @dataclass(frozen=True)
 class StepPolicies:
-    """What Dagster applies to the export's step: its pool, retries and backfill grouping (the mode's)."""
+    """What Dagster applies to the export's step: the source's pool, the mode's backfill grouping. (Transient
+    errors are retried inside the step, chunks chunk by chunk, so Dagster never reruns a whole step.)"""
     pool: str
-    retry_policy: dg.RetryPolicy | None
     backfill_policy: dg.BackfillPolicy | None
 
 
 def policies_for(config: RivetConfig, export: ExportConfig, names: DefinitionNames) -> StepPolicies:
-    mode = mode_of(export)
-    return StepPolicies(pool=mode.pool(export, names.source_pool),
-                        retry_policy=mode.retry_policy(export, config.tuning_for(export)),
-                        backfill_policy=mode.backfill_policy(export))
+    return StepPolicies(pool=names.source_pool, backfill_policy=mode_of(export).backfill_policy(export))
 
 
 def check_specs_for(export: ExportConfig) -> list[dg.AssetCheckSpec]:
-    """The blocking `quality` check, judged on the staged data before the commit."""
-    if export.quality is None:
-        return []
-    return [dg.AssetCheckSpec(QUALITY_CHECK, asset=export.name, blocking=True,
-                              description="The quality: gates, judged on the staged data before the commit")]
+    """The blocking `quality` check, judged on the staged data before the commit; and where the step commits
+    itself (chunks), the checks of what it committed."""
+    specs = [dg.AssetCheckSpec(QUALITY_CHECK, asset=export.name, blocking=True,
+                               description="The quality: gates, judged on the staged data before the commit")] \
+        if export.quality is not None else []
+    if mode_of(export).commits_in_step:
+        specs += [check.spec(export) for check in committed_checks(export)]
+    return specs
 
 
 def code_version(config: RivetConfig, export: ExportConfig) -> str:

@@ -1,4 +1,4 @@
-"""What a mode means, in one place: how its runs are partitioned, retried, pooled and automated, what one run
+"""What a mode means, in one place: how its runs are partitioned, retried and automated, what one run
 reads and supersedes, what reconcile counts, and how `rivet-dagster run` and `check` treat it.
 
 A mode is one module (`full.py`, `incremental.py`, `chunked.py`, `time_window.py`) with a subclass of `Mode`,
@@ -12,7 +12,6 @@ import dagster as dg
 
 from rivet_dagster.config.models import ExportConfig, RivetConfig
 from rivet_dagster.config.query import UserQuery
-from rivet_dagster.config.tuning import EffectiveTuning
 from rivet_dagster.errors import RivetError
 from rivet_dagster.source import queries
 from rivet_dagster.source.engines import SourceDatabase
@@ -29,6 +28,7 @@ class Mode:
     name: str = "full"
     range_key: str | None = None      # the export key naming the column a run reads by (`check` rates its index)
     has_chunks: bool = False          # a chunk plan, chunk checkpoints, `state chunks`, `parallel`
+    commits_in_step: bool = False     # the step commits each partition as it finishes (else the IO manager, after)
 
     # --- the asset: partitions and policies ---------------------------------------------------------------------
     def partitions(self, export: ExportConfig) -> dg.PartitionsDefinition | None:
@@ -36,18 +36,6 @@ class Mode:
 
     def backfill_policy(self, export: ExportConfig) -> dg.BackfillPolicy | None:
         return None
-
-    def retry_policy(self, export: ExportConfig, tuning: EffectiveTuning) -> dg.RetryPolicy | None:
-        """Step retries by Dagster (transient errors are retried inside the step already)."""
-        return None
-
-    def pool(self, export: ExportConfig, source_pool: str) -> str:
-        """The concurrency pool a run takes: the source's unless the mode sizes its own."""
-        return source_pool
-
-    def checkpoints(self, export: ExportConfig) -> bool:
-        """Whether runs record their progress in the state store (chunk checkpoints)."""
-        return False
 
     # --- automation ------------------------------------------------------------------------------------------------
     def sensors(self, config: RivetConfig, export: ExportConfig, source: SourceDatabase, state: StateStore,
@@ -82,8 +70,8 @@ class Mode:
 
     # --- the command line -----------------------------------------------------------------------------------------
     def run_keys(self, config: RivetConfig, export: ExportConfig, instance: dg.DagsterInstance, state: StateStore,
-                 resume: bool) -> list[str | None]:
-        """What one `rivet-dagster run` of the export covers: the whole export, once."""
+                 resume: bool) -> list[str | dg.PartitionKeyRange | None]:
+        """What one `rivet-dagster run` of the export covers, one run per item: the whole export, once."""
         return [None]
 
     def strategy(self, export: ExportConfig) -> str:

@@ -84,7 +84,6 @@ def register_plan(instance: dg.DagsterInstance, config: RivetConfig, export: Exp
     missing, _ = missing_keys(instance, config, export, source, state)
     if missing:
         instance.add_dynamic_partitions(partitions_name(export), missing)
-    instance.event_log_storage.set_concurrency_slots(pool_name(export), export.parallel)
     return missing
 
 
@@ -108,8 +107,3 @@ def reset_plan(instance: dg.DagsterInstance, config: RivetConfig, export_name: s
     for key in instance.get_dynamic_partitions(partitions_name(export)):
         instance.delete_dynamic_partition(partitions_name(export), key)
     state.reset_chunks(export_name)
-
-
-def pool_name(export: ExportConfig) -> str:
-    """The pool that holds an export's chunk runs to `parallel` at a time."""
-    return f"rivet_{export.name}_chunks"

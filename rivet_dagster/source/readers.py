@@ -13,6 +13,7 @@ Each read is one streamed statement. `statement_timeout_s` keeps Rivet's meaning
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 
 import pyarrow as pa
@@ -83,15 +84,53 @@ def _postgres_columns(cursor) -> list[SourceColumn]:
     return columns
 
 
+class Connections:
+    """Native PostgreSQL connections kept for the many reads of one run (a chunk run's chunks): an ADBC connection
+    costs ~40 ms to open (the driver loads the type catalog), more than a small chunk's read. A read takes an idle
+    one or opens one, gives it back when it ends cleanly and closes it otherwise; `close()` ends them all."""
+
+    def __init__(self, source: SourceDatabase):
+        self.source, self._idle, self._lock = source, [], threading.Lock()
+
+    def take(self):
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        import adbc_driver_postgresql.dbapi as adbc
+        try:
+            return adbc.connect(self.source.native_url("postgresql"))
+        except Exception as exc:
+            raise self.source.failure("cannot connect to", exc) from None
+
+    def give_back(self, conn) -> None:
+        """Its transaction ended first: an idle connection holds no snapshot on the source."""
+        try:
+            conn.rollback()
+        except Exception:
+            close_quietly(conn)
+            return
+        with self._lock:
+            self._idle.append(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            close_quietly(conn)
+
+
 def stream(source: SourceDatabase, plan: ReadPlan, columns: list[SourceColumn] | None,
-           tuning: EffectiveTuning) -> Iterator[pa.RecordBatch]:
-    """Record batches of the declared schema, throttled by `throttle_ms`, read one batch ahead of the writer."""
+           tuning: EffectiveTuning, connections: Connections | None = None,
+           side_by_side: int = 1) -> Iterator[pa.RecordBatch]:
+    """Record batches of the declared schema, throttled by `throttle_ms`, read one batch ahead of the writer.
+    PostgreSQL reads connect for themselves unless given `connections` to share; `side_by_side` reads at once
+    share the batch memory."""
     schema = schema_of(columns) if columns is not None else None
     rows = tuning.rows_per_batch(schema)
     if schema is not None:
-        rows = max(1, min(rows, MAX_BATCH_BYTES // estimated_row_bytes(schema)))
+        rows = max(1, min(rows, MAX_BATCH_BYTES // side_by_side // estimated_row_bytes(schema)))
     if source.kind == "postgres":
-        batches = _postgres_batches(source, plan, schema, rows, tuning)
+        batches = _postgres_batches(source, plan, schema, rows, tuning, connections)
     elif source.kind == "mysql":
         batches = _mysql_batches(source, plan, columns, rows, tuning)
     else:
@@ -99,14 +138,10 @@ def stream(source: SourceDatabase, plan: ReadPlan, columns: list[SourceColumn] |
     return read_ahead(throttled(batches, tuning.throttle_ms), READ_AHEAD_BATCHES)
 
 
-def _postgres_batches(source, plan, schema, rows, tuning) -> Iterator[pa.RecordBatch]:
-    import adbc_driver_postgresql.dbapi as adbc
-
-    try:
-        conn = adbc.connect(source.native_url("postgresql"))
-    except Exception as exc:
-        raise source.failure("cannot connect to", exc) from None
-    cursor = conn.cursor()
+def _postgres_batches(source, plan, schema, rows, tuning, shared: Connections | None) -> Iterator[pa.RecordBatch]:
+    connections = shared or Connections(source)
+    conn = connections.take()
+    cursor, clean = conn.cursor(), False
     try:
         if tuning.lock_timeout_s:
             cursor.execute(f"SET lock_timeout = '{int(tuning.lock_timeout_s)}s'")
@@ -120,13 +155,19 @@ def _postgres_batches(source, plan, schema, rows, tuning) -> Iterator[pa.RecordB
                 cursor.execute(plan.render(source))
                 reader = cursor.fetch_record_batch()
             yield from _conformed(watchdog.iterate(reader), schema, rows)
+        clean = True
     except (ValueError, SourceError):  # a value that does not fit its type; a read the watchdog cancelled
         raise
     except Exception as exc:
         raise source.failure(plan.failed("the export query") + " failed on", exc, plan.secrets()) from None
     finally:
         close_quietly(cursor)
-        close_quietly(conn)
+        if clean:   # a connection a read left in any other state is not reused
+            connections.give_back(conn)
+        else:
+            close_quietly(conn)
+        if shared is None:
+            connections.close()
 
 
 def _mysql_batches(source, plan, columns, rows, tuning) -> Iterator[pa.RecordBatch]:

@@ -24,8 +24,8 @@ class StagedPart:
 
 class PartWriter:
     def __init__(self, staging_dir: Path, stem: str, fmt: str, schema: pa.Schema, *, compression: str = "zstd",
-                 compression_level: int | None = None, max_file_size: int | None = None):
-        self.staging_dir = staging_dir
+                 compression_level: int | None = None, max_file_size: int | None = None, side_by_side: int = 1):
+        self.staging_dir, self.side_by_side = staging_dir, side_by_side
         self.stem, self.fmt, self.schema = stem, fmt, schema
         self.compression, self.level, self.max_file_size = compression, compression_level, max_file_size
         self.parts: list[StagedPart] = []
@@ -41,7 +41,8 @@ class PartWriter:
             return
         if self._writer is None:
             path = self.staging_dir / f"{self.stem}_part{len(self.parts)}.{EXTENSIONS[self.fmt]}"
-            self._writer = open_writer(self.fmt, path, self.schema, self.compression, self.level, self.max_file_size)
+            self._writer = open_writer(self.fmt, path, self.schema, self.compression, self.level, self.max_file_size,
+                                       self.side_by_side)
         self._writer.write(batch)
         self._rows += batch.num_rows
         if self.max_file_size and self._writer.bytes_written >= self.max_file_size:

@@ -61,5 +61,12 @@ class StagedExport:
     def bytes(self) -> int:
         return sum(p.bytes for p in self.parts)
 
+    def summary(self) -> str:
+        """The step's log line for these files."""
+        rate = self.rows / max(self.extract_seconds, 1e-9)
+        return (f"{self.export_name}: staged {self.rows:,} rows in {len(self.parts)} file(s) "
+                f"({self.extract_seconds:.2f}s, {rate:,.0f} rows/s)"
+                + (f"; cursor window ({self.window.after}, {self.window.up_to}]" if self.window else ""))
+
     def schema_columns(self) -> list[dict]:
         return [{"name": f.name, "type": str(f.type)} for f in self.schema]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import resource
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pyarrow as pa
 
 from rivet_dagster.config.models import ExportConfig, RivetConfig
 from rivet_dagster.source.engines import SourceDatabase
-from rivet_dagster.source.readers import describe, stream
+from rivet_dagster.source.readers import Connections, describe, stream
 from rivet_dagster.source.types import SourceColumn, schema_of
 from rivet_dagster.stages import Stage, reached
 from rivet_dagster.staging.meta_columns import meta_fields, with_meta_columns
@@ -28,13 +29,22 @@ PROGRESS_EVERY_S = 5.0
 DENSE_ROW_NUMBER = "_rivet_chunk_rn"
 
 
+@dataclass(frozen=True)
+class SharedReads:
+    """What the many reads of one query in a run (a chunk run's chunks) share: its columns, described once, the
+    source's connections, and the memory of `workers` reads at once."""
+    columns: list[SourceColumn] | None
+    connections: Connections
+    workers: int
+
+
 def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDatabase, run_id: str, log,
                  staging: Path, query, scope_for: Callable[[list[SourceColumn] | None], ReadScope],
-                 partition_key: str | None = None) -> StagedExport:
-    """Stage what `scope_for(columns)` (the mode) says this run reads."""
+                 partition_key: str | None = None, shared: SharedReads | None = None) -> StagedExport:
+    """Stage what `scope_for(columns)` (the mode) says this run reads. The caller logs `staged.summary()`."""
     started = time.monotonic()
     tuning = config.tuning_for(export)
-    columns = describe(source, query, tuning)
+    columns = shared.columns if shared is not None else describe(source, query, tuning)
     scope = scope_for(columns)
     exported_at = datetime.now(timezone.utc)
     schema = _output_schema(schema_of(columns) if columns is not None else None, export)
@@ -42,14 +52,16 @@ def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDataba
     progress = _Progress(export.name, log)
     gate = QualityGate(export.quality, staging / "quality") if export.quality else None
     try:
-        for batch in stream(source, scope.plan, columns, tuning):
+        for batch in stream(source, scope.plan, columns, tuning, shared.connections if shared else None,
+                            shared.workers if shared else 1):
             if writer is None:
                 reached(Stage.QUERY)
                 schema = schema or _output_schema(_without_row_number(batch.schema), export)
                 staged_name = export.name + (f"_{file_key(partition_key)}" if partition_key else "")
                 writer = PartWriter(staging, staged_name, export.format, schema, compression=export.compression,
                                     compression_level=export.compression_level,
-                                    max_file_size=export.max_file_size_bytes)
+                                    max_file_size=export.max_file_size_bytes,
+                                    side_by_side=shared.workers if shared is not None else 1)
             scope.observe(batch)
             if DENSE_ROW_NUMBER in batch.schema.names:  # SQLite has no declared columns to drop it by
                 batch = batch.drop_columns([DENSE_ROW_NUMBER])
@@ -71,9 +83,6 @@ def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDataba
     stem = f"{export.name}{f'_{file_key(partition_key)}' if partition_key else ''}_{extracted_at:%Y%m%d_%H%M%S}" \
            f"_{run_id[:8]}"
     window = scope.window(stem)
-    log.info(f"{export.name}: staged {rows:,} rows in {len(parts)} file(s) "
-             f"({time.monotonic() - started:.2f}s, {progress.rate(rows):,.0f} rows/s)"
-             + (f"; cursor window ({window.after}, {window.up_to}]" if window else ""))
     empty_status = "skipped" if export.skip_empty or scope.skip_when_empty else "success"
     return StagedExport(
         export_name=export.name, run_id=run_id, mode=export.mode, format=export.format,

@@ -11,9 +11,10 @@ import pyarrow.parquet as pq
 from rivet_dagster.config.errors import ConfigError
 from rivet_dagster.source.types import hex_strings
 
-# A row group is flushed at whichever comes first; the buffer is the writer's whole memory.
+# A row group is flushed at whichever comes first; the buffer is the writer's whole memory (encoding it takes
+# about as much again), so it is what keeps a step's peak RSS bounded; writers that run side by side share it.
 ROW_GROUP_ROWS = 1_000_000
-ROW_GROUP_BYTES = 64 << 20
+ROW_GROUP_BYTES = 32 << 20
 EXTENSIONS = {"parquet": "parquet", "csv": "csv"}
 
 
@@ -89,10 +90,12 @@ def _csv_column(values: pa.Array) -> pa.Array:
 
 
 def open_writer(fmt: str, path: Path, schema: pa.Schema, compression: str, level: int | None,
-                max_file_size: int | None):
+                max_file_size: int | None, side_by_side: int = 1):
+    """`side_by_side`: how many writers of the step run at once (a chunk run's workers), sharing the buffer."""
     if fmt == "csv":
         return CsvFileWriter(path, schema)
     # With max_file_size, flush smaller row groups so the file size tracks what was written.
-    buffer_bytes = min(ROW_GROUP_BYTES, max_file_size) if max_file_size else ROW_GROUP_BYTES
+    buffer_bytes = ROW_GROUP_BYTES // side_by_side
+    buffer_bytes = min(buffer_bytes, max_file_size) if max_file_size else buffer_bytes
     return ParquetFileWriter(path, schema, compression, level, buffer_bytes)
 

@@ -65,9 +65,10 @@ def test_run_materializes_every_mode_in_the_instance_and_prints_the_summary(run_
             "reconcile": "MATCH (2500/2500)", "schema": "unchanged"}
         assert printed["peak RSS"].endswith(" MB") and printed["duration"] != "0ms"
     chunks = summary(err, "chunks")
-    assert chunks["rows"] == "2,500" and chunks["files"] == "3" and len(chunks["run"].split(", ")) == 3
+    assert chunks["rows"] == "2,500" and chunks["files"] == "3" and len(chunks["run"].split(", ")) == 1
+    assert (chunks["validated"], chunks["reconcile"]) == ("pass", "MATCH (2500/2500)")  # judged in the chunk run
     runs = dg.DagsterInstance.from_config(str(home)).get_runs()
-    assert len(runs) == 5 and all(r.tags.get("rivet/cli") == "run" for r in runs)   # visible in the UI
+    assert len(runs) == 3 and all(r.tags.get("rivet/cli") == "run" for r in runs)   # visible in the UI
 
     code, _, err = cli(capsys, "run", "-c", config, "--export", "chunks", "--resume")   # Rivet's words and code
     assert code == 1 and summary(err, "chunks")["run"] == "" and "no in-progress chunk checkpoint" in err
@@ -254,6 +255,27 @@ def test_a_failed_quality_gate_commits_nothing_and_exits_3_over_an_export_that_s
     assert {f["export_name"] for f in StateStore(path=str(tmp_path / ".rivet_state.db")).files()} == {"fine"}
 
 
+def test_a_chunk_that_fails_its_quality_gate_is_not_committed_and_the_others_are(pg_url, tmp_path, home):
+    """Ids 1-8 in chunks of 5: the second chunk holds 3 rows, under `row_count_min: 4`. The run goes on with the
+    other chunk, commits it, and exits 3 naming the chunk that failed its gate."""
+    out = tmp_path / "out"
+    config = tmp_path / "rivet.yaml"
+    config.write_text(config_text(pg_url, local_csv(
+        "gated", "SELECT g AS id FROM generate_series(1, 8) g", str(out), mode="chunked", chunk_column="id",
+        chunk_size=5, chunk_checkpoint=True, quality={"row_count_min": 4})))
+    result = console("run", "-c", config)
+    assert result.returncode == 3, result.stderr
+    gated = summary(result.stderr, "gated")
+    assert (gated["status"], gated["quality"], gated["rows"], gated["files"]) == ("failed", "FAIL", "5", "1")
+    assert gated["error"] == ("gated: 1 of 2 chunk(s) failed, 1 committed (a rerun exports only the failed and "
+                              "missing ones); chunk 000000000006-000000000008: quality gate failed, nothing was committed: "
+                              "row_count 3 below minimum 4")
+    [committed] = out.glob("*.csv")
+    assert committed.name.startswith("gated_000000000001-000000000005_")
+    tasks = StateStore(path=str(tmp_path / ".rivet_state.db")).chunk_tasks("gated")
+    assert [(t["status"], t["attempts"]) for t in tasks] == [("completed", 1), ("failed", 1)]   # not retried
+
+
 def test_the_highest_code_of_the_exports_wins(run_src, tmp_path, home, capsys):
     config = config_with(tmp_path, run_src,
                          {"name": "drifty", "query": "SELECT id, label FROM run_src", "on_schema_drift": "fail"},
@@ -342,8 +364,8 @@ def test_without_a_parallel_setting_exports_run_one_after_another_in_the_command
 # ── the export's own error reaches the user ──────────────────────────────────────────────────────────────────
 
 def test_a_failing_chunk_reports_the_databases_words_not_dagsters_retry_wrapper(pg_url, tmp_path, home, capsys):
-    """Chunk 1-5 divides by zero at id 5 (chunk 6-10 exports); chunk_max_attempts: 2 runs it twice, through
-    Dagster's retry policy, whose 'Exceeded max_retries' must not hide the cause."""
+    """Chunk 1-5 divides by zero at id 5 (chunk 6-10 exports); chunk_max_attempts: 2 tries it twice in the run,
+    and the run's error carries the database's own words."""
     config = tmp_path / "rivet.yaml"
     config.write_text(config_text(pg_url, local_csv(
         "boom", "SELECT g AS id, 1/(g-5) AS x FROM generate_series(1, 10) g", str(tmp_path / "out"),
@@ -351,7 +373,8 @@ def test_a_failing_chunk_reports_the_databases_words_not_dagsters_retry_wrapper(
     result = console("run", "-c", config)
     assert result.returncode == 1, result.stderr
     printed = summary(result.stderr, "boom")
-    assert (printed["status"], printed["rows"], len(printed["run"].split(", "))) == ("failed", "5", 2)
+    assert (printed["status"], printed["rows"], len(printed["run"].split(", "))) == ("failed", "5", 1)
+    assert printed["error"].startswith("boom: 1 of 2 chunk(s) failed, 1 committed")
     assert "division by zero" in printed["error"] and sa.make_url(pg_url).database in printed["error"]
     assert "Exceeded max_retries" not in result.stderr
 

@@ -60,18 +60,18 @@ def test_each_export_is_one_spec(config, name, kinds, partitions, io_manager):
 def test_policies_are_the_modes(config):
     names = DefinitionNames.of(config)
     chunked = policies_for(config, config.export("items"), names)
-    assert chunked.pool == "rivet_items_chunks"
-    assert chunked.retry_policy.max_retries == 3
-    assert chunked.backfill_policy == dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
+    assert chunked.pool == "rivet_postgres_warehouse"          # one slot per run, whatever its chunk workers
+    assert chunked.backfill_policy == dg.BackfillPolicy.single_run()
     windows = policies_for(config, config.export("ticks"), names)
-    assert windows.pool == "rivet_postgres_warehouse" and windows.retry_policy is None
+    assert windows.pool == "rivet_postgres_warehouse"
     assert windows.backfill_policy == dg.BackfillPolicy.single_run()
     assert policies_for(config, config.export("orders"), names).backfill_policy is None
 
 
-def test_quality_is_a_blocking_check_only_where_configured(config):
-    [spec] = check_specs_for(config.export("items"))
-    assert spec.name == "quality" and spec.blocking
+def test_quality_is_a_blocking_check_only_where_configured_and_chunks_declare_their_commit_checks(config):
+    quality, validate, reconcile = check_specs_for(config.export("items"))   # chunked: judged in its step
+    assert quality.name == "quality" and quality.blocking
+    assert (validate.name, reconcile.name) == ("validate", "reconcile") and not validate.blocking
     assert check_specs_for(config.export("orders")) == []
 
 

@@ -1,0 +1,63 @@
+"""A run that reads one query many times (a chunk run) shares its PostgreSQL connections: one connection serves
+consecutive reads, an idle one holds no transaction on the source, and one a read left broken is not reused."""
+import pytest
+import sqlalchemy as sa
+
+from rivet_dagster.config.query import UserQuery
+from rivet_dagster.config.sections import SourceConfig
+from rivet_dagster.config.tuning import merge_tuning
+from rivet_dagster.source import queries
+from rivet_dagster.source.engines import SourceDatabase
+from rivet_dagster.source.errors import SourceError
+from rivet_dagster.source.readers import Connections, describe, stream
+from rivet_dagster_tests.conftest import sql_engine
+
+
+def sessions(url: str, marker: str) -> list[tuple[int, str]]:
+    """The server's sessions of this test's reads (application_name), with their state."""
+    with sql_engine(url).connect() as conn:
+        return [tuple(row) for row in conn.exec_driver_sql(
+            "SELECT pid, state FROM pg_stat_activity WHERE application_name = %s", (marker,))]
+
+
+@pytest.fixture
+def source(pg_url):
+    marker = "rivet_test_shared_reads"
+    url = sa.make_url(pg_url).update_query_dict({"application_name": marker}).render_as_string(hide_password=False)
+    return SourceDatabase(SourceConfig(type="postgres", url=url)), pg_url, marker
+
+
+def read(source: SourceDatabase, sql: str, connections: Connections) -> list[int]:
+    query, tuning = UserQuery(sql), merge_tuning(None, None)
+    columns = describe(source, query, tuning)
+    return [v for batch in stream(source, queries.full(source, query), columns, tuning, connections)
+            for v in batch.column(0).to_pylist()]
+
+
+def test_consecutive_reads_share_one_connection_that_idles_without_a_transaction(source):
+    database, url, marker = source
+    connections = Connections(database)
+    try:
+        assert read(database, "SELECT g AS id FROM generate_series(1, 3) g", connections) == [1, 2, 3]
+        [(first, state)] = sessions(url, marker)
+        assert state == "idle"                                    # not "idle in transaction": no snapshot held
+        assert read(database, "SELECT g AS id FROM generate_series(4, 5) g", connections) == [4, 5]
+        assert sessions(url, marker) == [(first, "idle")]         # the same server session served both
+    finally:
+        connections.close()
+    assert sessions(url, marker) == []
+
+
+def test_a_connection_a_read_failed_on_is_closed_and_the_next_read_opens_a_new_one(source):
+    database, url, marker = source
+    connections = Connections(database)
+    try:
+        read(database, "SELECT g AS id FROM generate_series(1, 2) g", connections)
+        [(first, _)] = sessions(url, marker)
+        with pytest.raises(SourceError, match="division by zero"):
+            read(database, "SELECT 1 / (g - 2) AS id FROM generate_series(1, 2) g", connections)
+        assert read(database, "SELECT g AS id FROM generate_series(1, 2) g", connections) == [1, 2]
+        [(second, _)] = sessions(url, marker)
+        assert second != first
+    finally:
+        connections.close()
