@@ -9,11 +9,10 @@ import dagster as dg
 
 from rivet_dagster.config.models import ExportConfig, RivetConfig
 from rivet_dagster.defs.checks import committed_checks
+from rivet_dagster.defs.gates import QUALITY_CHECK
 from rivet_dagster.defs.io_manager import DESTINATION_METADATA, destination_metadata
 from rivet_dagster.defs.names import DefinitionNames
 from rivet_dagster.modes import mode_of
-
-QUALITY_CHECK = "quality"
 
 
 def spec_for(config: RivetConfig, export: ExportConfig, names: DefinitionNames) -> dg.AssetSpec:
