@@ -8,7 +8,11 @@ MariaDB, in three modes side by side:
 * chunked1000: the same cut into 1,000 chunks (5,000 rows each on narrow), what a backfill of a large table
   costs per chunk;
 * incremental: `rivet-dagster run` of an incremental catch-up (cursor id): a first run exports id 1, then the timed
-  run exports every row after that cursor, a bound read like a chunk's range or a time window.
+  run exports every row after that cursor, a bound read like a chunk's range or a time window;
+* row_hash: the full export with `meta_columns: {row_hash: true}`, what `_rivet_row_hash` adds to it.
+
+`--tables wide10` is `wide` ten times over (10M rows, PostgreSQL; `--seed --tables wide10` creates it from
+`wide`, about 3 min): its peak RSS beside `wide`'s shows memory stays flat as the table grows.
 
 Per engine, table and mode it prints the export step's seconds (from the run's own log line), the whole command's wall and CPU seconds (user + system, steadier than
 wall on a shared machine) and their ratio to the full export of the same table, rows/s, output MB and the
@@ -16,7 +20,7 @@ command's peak RSS.
 
     python benchmarks/bench_export.py --seed                  # create the fixtures first (about 1 min)
     python benchmarks/bench_export.py [--engines pg,mysql] [--tables narrow,wide]
-                                      [--modes full,chunked,chunked1000,incremental]
+                                      [--modes full,chunked,chunked1000,incremental,row_hash]
                                       [--repeats 2]
 
 Connection URLs: BENCH_PG_URL (default postgresql://bench:bench@127.0.0.1:5432/bench) and BENCH_MY_URL
@@ -40,8 +44,14 @@ HERE = Path(__file__).parent
 BIN = Path(sys.executable).parent
 URLS = {"pg": os.environ.get("BENCH_PG_URL", "postgresql://bench:bench@127.0.0.1:5432/bench"),
         "mysql": os.environ.get("BENCH_MY_URL", "mysql://bench:bench@127.0.0.1:3306/bench")}
-ROWS = {"narrow": 5_000_000, "wide": 1_000_000}
-CHUNK_SIZE = {"narrow": 1_000_000, "wide": 250_000}
+ROWS = {"narrow": 5_000_000, "wide": 1_000_000, "wide10": 10_000_000}
+CHUNK_SIZE = {"narrow": 1_000_000, "wide": 250_000, "wide10": 2_500_000}
+WIDE10 = ("DROP TABLE IF EXISTS wide10; CREATE TABLE wide10 AS SELECT w.id + g * 1000000 AS id, "
+          + ", ".join(f"w.{c}" for c in ("account_id org_id qty seq_no priority price score amount fee is_active "
+                                          "is_flagged birth_date created_at updated_at event_ts description code "
+                                          "payload ext_id").split())
+          + " FROM wide w CROSS JOIN generate_series(0, 9) g; ALTER TABLE wide10 ADD PRIMARY KEY (id); "
+            "ANALYZE wide10;")
 STEP_LINE = re.compile(r"staged ([\d,]+) rows in \d+ file\(s\) \(([\d.]+)s")
 MODES = {
     "full": "",
@@ -50,10 +60,14 @@ MODES = {
     "chunked1000": "    mode: chunked\n    chunk_column: id\n    chunk_size: {chunk1000}\n    parallel: 2\n"
                    "    chunk_checkpoint: true\n",
     "incremental": "    mode: incremental\n    cursor_column: id\n",
+    "row_hash": "    meta_columns: {{row_hash: true}}\n",
 }
 
 
-def seed(engines: list[str]) -> None:
+def seed(engines: list[str], tables: list[str]) -> None:
+    if "wide10" in tables:
+        subprocess.run(["psql", URLS["pg"], "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", WIDE10], check=True)
+        return
     for engine in engines:
         url = urlparse(URLS[engine])
         if engine == "pg":
@@ -90,7 +104,7 @@ def run_once(engine: str, table: str, mode: str) -> dict:
             + MODES[mode].format(chunk=CHUNK_SIZE[table], chunk1000=ROWS[table] // 1000))
         env = {**os.environ, "BENCH_SOURCE_URL": URLS[engine], "RIVET_CONFIG": str(config), "DAGSTER_HOME": str(home)}
         log = work / "commands.log"
-        if mode == "full":
+        if mode in ("full", "row_hash"):
             command = [str(BIN / "dagster"), "asset", "materialize", "-m", "rivet_dagster.definitions",
                        "--select", table]
         else:
@@ -119,7 +133,7 @@ def main() -> int:
     args = parser.parse_args()
     engines, tables, modes = args.engines.split(","), args.tables.split(","), args.modes.split(",")
     if args.seed:
-        seed(engines)
+        seed(engines, tables)
         return 0
     print(f"{'engine':6} {'table':6} {'mode':11} {'rows':>9} {'step s':>7} {'command s':>9} "
           f"{'x full':>6} {'cpu s':>6} {'x full':>6} {'rows/s':>10} {'out MB':>7} {'peak RSS MB':>11}")

@@ -8,8 +8,7 @@ Every retry reconnects: each attempt opens its own connections."""
 from __future__ import annotations
 
 import re
-
-from pymysql.constants import CR, ER
+from functools import cache
 
 from rivet_dagster.errors import TRANSIENT, RivetError, first_line
 from rivet_dagster.retries import Retrier, Verdict
@@ -56,26 +55,36 @@ POSTGRES = {  # SQLSTATE (or its class, two characters) -> (transient, settle se
 }
 CONNECTION_KILLED = 1927   # MariaDB's ER_CONNECTION_KILLED; neither it nor the next is in pymysql.constants
 READ_ONLY_TRANSACTION = 1792  # ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION
-MYSQL = {  # error number -> (transient, settle seconds, reason)
-    ER.LOCK_DEADLOCK: (True, CONFLICT_S, "deadlock"), ER.LOCK_WAIT_TIMEOUT: (True, 0, "lock wait timeout"),
-    ER.CON_COUNT_ERROR: (True, SETTLE_S, "too many connections"),
-    ER.SERVER_SHUTDOWN: (True, SETTLE_S, "the server is shutting down"),
-    CR.CR_CONNECTION_ERROR: (True, 0, "cannot connect"), CR.CR_CONN_HOST_ERROR: (True, 0, "cannot connect"),
-    CR.CR_SERVER_GONE_ERROR: (True, 0, "the server has gone away"),
-    CR.CR_SERVER_LOST: (True, 0, "lost connection to the server"),
-    CONNECTION_KILLED: (True, 0, "the connection was killed"),
-    ER.STATEMENT_TIMEOUT: (False, 0, "the statement timed out (max_statement_time): raise statement_timeout_s, or "
+
+
+@cache
+def mysql_verdicts() -> dict[int, tuple[bool, float, str]]:
+    """Error number -> (transient, settle seconds, reason), by PyMySQL's names: imported on the first MySQL
+    error, so a process that reads PostgreSQL never loads the MySQL driver."""
+    from pymysql.constants import CR, ER
+
+    return {
+        ER.LOCK_DEADLOCK: (True, CONFLICT_S, "deadlock"), ER.LOCK_WAIT_TIMEOUT: (True, 0, "lock wait timeout"),
+        ER.CON_COUNT_ERROR: (True, SETTLE_S, "too many connections"),
+        ER.SERVER_SHUTDOWN: (True, SETTLE_S, "the server is shutting down"),
+        CR.CR_CONNECTION_ERROR: (True, 0, "cannot connect"), CR.CR_CONN_HOST_ERROR: (True, 0, "cannot connect"),
+        CR.CR_SERVER_GONE_ERROR: (True, 0, "the server has gone away"),
+        CR.CR_SERVER_LOST: (True, 0, "lost connection to the server"),
+        CONNECTION_KILLED: (True, 0, "the connection was killed"),
+        ER.STATEMENT_TIMEOUT: (False, 0, "the statement timed out (max_statement_time): raise "
+                                         "statement_timeout_s, or use chunked mode"),
+        ER.QUERY_TIMEOUT: (False, 0, "the statement timed out (max_execution_time): raise statement_timeout_s, or "
                                      "use chunked mode"),
-    ER.QUERY_TIMEOUT: (False, 0, "the statement timed out (max_execution_time): raise statement_timeout_s, or use "
-                                 "chunked mode"),
-    ER.ACCESS_DENIED_ERROR: (False, 0, "access denied: check the user and password"),
-    ER.DBACCESS_DENIED_ERROR: (False, 0, "access denied to the database"),
-    ER.BAD_DB_ERROR: (False, 0, "the database does not exist"),
-    ER.NO_SUCH_TABLE: (False, 0, "the table does not exist"),
-    ER.BAD_FIELD_ERROR: (False, 0, "a column does not exist"),
-    ER.PARSE_ERROR: (False, 0, "syntax error: check the query"),
-    READ_ONLY_TRANSACTION: (False, 0, READ_ONLY),
-}
+        ER.ACCESS_DENIED_ERROR: (False, 0, "access denied: check the user and password"),
+        ER.DBACCESS_DENIED_ERROR: (False, 0, "access denied to the database"),
+        ER.BAD_DB_ERROR: (False, 0, "the database does not exist"),
+        ER.NO_SUCH_TABLE: (False, 0, "the table does not exist"),
+        ER.BAD_FIELD_ERROR: (False, 0, "a column does not exist"),
+        ER.PARSE_ERROR: (False, 0, "syntax error: check the query"),
+        READ_ONLY_TRANSACTION: (False, 0, READ_ONLY),
+    }
+
+
 MESSAGES = [  # lower-case text -> (transient, settle seconds, reason); the first match wins
     ("readonly database", (False, 0, READ_ONLY)), ("read-only transaction", (False, 0, READ_ONLY)),
     ("statement timeout", (False, 0, "the statement timed out: raise statement_timeout_s, or use chunked mode")),
@@ -125,8 +134,8 @@ def error_code(exc: BaseException | None) -> str | None:
 def classify(exc: BaseException, code: str | None = None) -> Verdict:
     code = code or (exc.code if isinstance(exc, SourceError) else None) or error_code(exc)
     if code:
-        if code.isdigit() and int(code) in MYSQL:
-            return Verdict(*MYSQL[int(code)])
+        if code.isdigit() and int(code) in mysql_verdicts():
+            return Verdict(*mysql_verdicts()[int(code)])
         for key in (code, code[:2]):
             if key in POSTGRES:
                 return Verdict(*POSTGRES[key])

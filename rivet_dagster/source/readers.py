@@ -29,7 +29,7 @@ from rivet_dagster.source.queries import ReadPlan
 from rivet_dagster.source.types import SourceColumn, conform, mysql_column, postgres_type, schema_of
 
 READ_AHEAD_BATCHES = 2
-MAX_BATCH_BYTES = 16 << 20  # ADBC's own default; the batch row count never makes a batch larger than this
+MAX_BATCH_BYTES = 8 << 20  # half ADBC's default; the batch row count never makes a batch larger than this
 
 
 def describe(source: SourceDatabase, query: UserQuery, tuning: EffectiveTuning) -> list[SourceColumn] | None:

@@ -14,7 +14,7 @@ from rivet_dagster.source.types import hex_strings
 # A row group is flushed at whichever comes first; the buffer is the writer's whole memory (encoding it takes
 # about as much again), so it is what keeps a step's peak RSS bounded; writers that run side by side share it.
 ROW_GROUP_ROWS = 1_000_000
-ROW_GROUP_BYTES = 32 << 20
+ROW_GROUP_BYTES = 16 << 20   # still many times Rivet's row group (one per fetched batch)
 EXTENSIONS = {"parquet": "parquet", "csv": "csv"}
 
 
