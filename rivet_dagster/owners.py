@@ -12,9 +12,15 @@ import socket
 
 import psutil
 
+_OWN_TOKEN: dict[int, str] = {}
+
 
 def current_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid())}"
+    """This process's token, worked out once per process (a forked child has a pid, so a token, of its own)."""
+    pid = os.getpid()
+    if pid not in _OWN_TOKEN:
+        _OWN_TOKEN[pid] = f"{socket.gethostname()}:{pid}:{_start_time(pid)}"
+    return _OWN_TOKEN[pid]
 
 
 def owner_alive(owner: str | None) -> bool | None:
