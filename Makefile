@@ -15,6 +15,12 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(VENV)/bin/rivet-dagster-demo
 
-## The test suite (needs the PostgreSQL and MariaDB servers described in the README).
+## The test suite (needs the PostgreSQL and MariaDB servers described in the README), on the embedded SQLite state
+## store; then the tests of what a run leaves in the state store (chunk runs, supersession, crashes, the CLI's
+## reads) again on a PostgreSQL one. The whole suite passes there too: RIVET_TEST_STATE=postgres pytest.
+STATE_TESTS = rivet_dagster_tests/modes/test_chunked.py rivet_dagster_tests/modes/test_time_window.py \
+	rivet_dagster_tests/cli/test_run.py rivet_dagster_tests/cli/test_state.py \
+	rivet_dagster_tests/commit/test_local_crash_safety.py
 test: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest
+	RIVET_TEST_STATE=postgres $(VENV)/bin/python -m pytest -m "not sqlite_state" $(STATE_TESTS)

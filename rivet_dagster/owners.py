@@ -2,8 +2,9 @@
 
 A SIGKILLed `dagster asset materialize` leaves its run STARTED in Dagster's storage forever (no daemon marks
 it failed), so the run status alone cannot tell a crashed commit from one in progress. The owner token
-`host:pid:start-time` can: the state store is a local SQLite file, so every writer is on this host, and the
-start time guards against a reused pid. psutil reads both on every OS Dagster runs on (no /proc needed).
+`host:pid:start-time` can, for a process on this host (the start time guards against a reused pid); whether a
+process on another host (one that shares a PostgreSQL state store or a destination) lives cannot be read here.
+psutil reads both on every OS Dagster runs on (no /proc needed).
 """
 from __future__ import annotations
 

@@ -1,7 +1,11 @@
-"""Shared fixtures: a fresh PostgreSQL database and a fresh MariaDB database per test session, and helpers
-to write a rivet.yaml and materialize it through Dagster.
+"""Shared fixtures: a fresh PostgreSQL database and a fresh MariaDB database per test session, the state store
+every test's exports use, and helpers to write a rivet.yaml and materialize it through Dagster.
 
 In CI (`CI` set) a missing server fails the tests that need it; on a developer machine they are skipped.
+
+`RIVET_TEST_STATE=postgres` runs the suite on the shared state store: each test gets a fresh schema of the
+session's PostgreSQL database as `$RIVET_STATE_URL`, which every config without `state:` uses, in process and in
+the commands the tests start. Tests marked `sqlite_state` are about the SQLite file itself and keep it.
 """
 from __future__ import annotations
 
@@ -18,10 +22,19 @@ import sqlalchemy as sa
 import yaml
 
 from rivet_dagster import build_definitions
+from rivet_dagster.config.sections import STATE_URL_ENV
+from rivet_dagster.state.store import STATE_FILE, StateStore, close_connections
 
 PG_ADMIN_URL = os.environ.get("RIVET_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MARIADB_ADMIN_URL = os.environ.get("RIVET_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 SESSION_DB = f"rivet_test_{uuid.uuid4().hex[:10]}"
+STATE_BACKEND = os.environ.get("RIVET_TEST_STATE", "sqlite")
+assert STATE_BACKEND in ("sqlite", "postgres"), f"RIVET_TEST_STATE={STATE_BACKEND}: use sqlite or postgres"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sqlite_state: about the SQLite state file itself; runs on the embedded "
+                                       "store whatever RIVET_TEST_STATE says")
 
 
 def _server_missing(name: str, exc: Exception):
@@ -53,6 +66,42 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def mariadb_url() -> Iterator[str]:
     yield from _session_database("MariaDB", MARIADB_ADMIN_URL, "`")
+
+
+def schema_url(pg_url: str, prefix: str) -> str:
+    """A fresh schema of the session's PostgreSQL database, as a URL whose connections use it."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    run_sql(pg_url, f"CREATE SCHEMA {schema}")
+    return f"{pg_url}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(autouse=True)
+def state_backend(request, monkeypatch) -> Iterator[str]:
+    """Which state store a config without `state:` uses in this test (see the module's docstring)."""
+    if STATE_BACKEND == "sqlite" or request.node.get_closest_marker("sqlite_state"):
+        monkeypatch.delenv(STATE_URL_ENV, raising=False)
+        yield "sqlite"
+        return
+    monkeypatch.setenv(STATE_URL_ENV, schema_url(request.getfixturevalue("pg_url"), "state"))
+    yield "postgres"
+    close_connections()
+
+
+def state_in(directory: Path) -> StateStore:
+    """The state store of a config in `directory` that has no `state:` block, in this test."""
+    if os.environ.get(STATE_URL_ENV):
+        return StateStore(url_env=STATE_URL_ENV)
+    return StateStore(path=str(directory / STATE_FILE))
+
+
+def assert_intact(conn) -> None:
+    """A state store a killed run wrote to is whole: SQLite's own check passes; PostgreSQL commits or rolls back
+    by itself, and must hold no lock of the dead run's session."""
+    if conn.dialect == "sqlite":
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    else:
+        assert conn.execute("SELECT count(*) AS held FROM pg_locks WHERE locktype = 'advisory' AND database = "
+                            "(SELECT oid FROM pg_database WHERE datname = current_database())").fetchone()[0] == 0
 
 
 def sql_engine(url: str) -> sa.Engine:

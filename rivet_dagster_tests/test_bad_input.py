@@ -48,6 +48,8 @@ from rivet_dagster_tests.bad_input_support import (STATE_FILE, TRACEBACK, Case, 
 from rivet_dagster_tests.commit.conftest import S3_ACCESS_KEY, gcs_server, s3_server  # noqa: F401 (fixtures)
 from rivet_dagster_tests.conftest import run_sql, sql_engine
 
+pytestmark = pytest.mark.sqlite_state  # the cases plant and inspect the SQLite state file
+
 CONFIG, NAMES, PARAMS, SOURCES, STATE, DESTINATIONS, CLI = (
     "config", "names and paths", "parameters", "sources", "state store", "destinations", "CLI")
 INJECTION = None   # `code` of an injection row: exit 0 with 0 rows exported, or exit 1 naming the parameter

@@ -8,9 +8,8 @@ from pathlib import Path
 
 from rivet_dagster.config import ConfigError, ExportConfig, RivetConfig, load_config, parse_config
 from rivet_dagster.config.loader import MAX_CONFIG_BYTES, config_text
-from rivet_dagster.defs.build import STATE_FILE
 from rivet_dagster.errors import RivetError
-from rivet_dagster.state.store import StateStore
+from rivet_dagster.state.store import StateStore, store_for
 
 STDIN = "-"
 
@@ -69,14 +68,10 @@ def config_from(args: argparse.Namespace) -> RivetConfig:
     return load_config(args.config, params_from(args))
 
 
-def state_path(config: RivetConfig) -> Path:
-    return config.base_dir / STATE_FILE
-
-
 def state_store(config: RivetConfig) -> StateStore | None:
-    """The config's state store, or None before its first run (reading must not create an empty one)."""
-    path = state_path(config)
-    return StateStore(path=str(path)) if path.exists() else None
+    """The config's state store, or None before the first run made its file (reading must not create one)."""
+    store = store_for(config)
+    return store if store.exists() else None
 
 
 def recorded(args, read) -> list[dict]:

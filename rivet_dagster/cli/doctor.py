@@ -1,4 +1,5 @@
-"""`doctor`: can this config run here? Parses it, connects to the source, and proves each destination writable.
+"""`doctor`: can this config run here? Parses it, connects to the source, proves each destination writable and
+opens the state store for writing.
 
 Unlike Rivet's doctor, a failed check makes the exit code 1, and the write probe is removed again.
 """
@@ -15,6 +16,7 @@ from rivet_dagster.config import ConfigError, DestinationConfig, RivetConfig
 from rivet_dagster.errors import first_line
 from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.source.errors import SourceError
+from rivet_dagster.state.store import StateStoreError, store_for
 
 PROBE_NAME = ".rivet_doctor_probe"
 
@@ -24,7 +26,8 @@ def register(subparsers) -> None:
                                    help="check the config, the source connection and each destination",
                                    description="Parse the config, connect to the source (SELECT 1) and write, "
                                                f"check and remove a probe object ({PROBE_NAME}) at every "
-                                               "destination. Exit 1 if any check fails.")
+                                               "destination, open the state store for writing. Exit 1 if any "
+                                               "check fails.")
     parser.set_defaults(handler=run_doctor)
 
 
@@ -36,7 +39,8 @@ def run_doctor(args: argparse.Namespace) -> int:
         print("Some checks failed.")
         return 1
     print("[OK]  Config parsed successfully")
-    results = [check_source(config)] + [check_destination(d) for d in unique_destinations(config)]
+    results = [check_source(config)] + [check_destination(d) for d in unique_destinations(config)] + [
+        check_state(config)]
     print("All checks passed." if all(results) else "Some checks failed.")
     return 0 if all(results) else 1
 
@@ -65,6 +69,21 @@ def source_problem(exc: BaseException) -> str:
                                      "unknown host", "no route")):
         return "connectivity error"
     return "error"
+
+
+def check_state(config: RivetConfig) -> bool:
+    """A shared store is opened for writing (and migrated); a state file no run has made yet is left unmade."""
+    store = store_for(config)
+    try:
+        if not store.exists():
+            print(f"[OK]  State store {store.location} (made by the first run)")
+            return True
+        store.check()
+    except StateStoreError as exc:
+        print(f"[FAIL] State store error: {first_line(exc)}")
+        return False
+    print(f"[OK]  State store {store.location}")
+    return True
 
 
 def unique_destinations(config: RivetConfig) -> list[DestinationConfig]:

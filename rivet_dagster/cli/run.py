@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from rivet_dagster.cli.common import (STDIN, add_export_argument, config_flags, config_from, named_export, params_from,
-                                      state_path)
+from rivet_dagster.cli.common import STDIN, add_export_argument, config_flags, config_from, named_export, params_from
 from rivet_dagster.cli.metrics import seconds
 from rivet_dagster.config.resolved import SECRET_NAME
 from rivet_dagster.defs.build import build_definitions
@@ -28,7 +27,7 @@ from rivet_dagster.defs.sensors.crashed_runs import release_dead_runs
 from rivet_dagster.defs.sensors.failure_alerts import CLI_TAG, post_failure
 from rivet_dagster.errors import DRIFT, FAILED, INTEGRITY, OK, exit_code_of, export_message, first_line, rivet_error_of
 from rivet_dagster.modes import ModeRefused, mode_of
-from rivet_dagster.state.store import StateStore
+from rivet_dagster.state.store import StateStore, store_for
 
 INTEGRITY_CHECKS = ("quality", "validate", "reconcile")
 JOB_NAME = "rivet_cli_run"
@@ -73,7 +72,7 @@ def run_exports(args: argparse.Namespace) -> int:
     instance = _instance()  # before any child: a new instance's storage is created here, once
     # likewise the state store (created, migrated, in WAL mode: children racing to do that found it locked); one
     # this code cannot use stops every export before anything is read
-    state = StateStore(path=str(state_path(config)))
+    state = store_for(config)
     state.check()
     parallel = args.parallel_exports or args.parallel_export_processes or config.parallel_exports or \
         config.parallel_export_processes

@@ -8,19 +8,20 @@ from collections import Counter
 import dagster as dg
 
 from rivet_dagster.cli.common import (CliError, add_export_argument, add_last_argument, config_flags, config_from,
-                                      named_export, recorded, state_path, state_store)
+                                      named_export, recorded, state_store)
 from rivet_dagster.cli.tables import print_json, print_records, print_table
 from rivet_dagster.config import ExportConfig
 from rivet_dagster.errors import first_line
 from rivet_dagster.modes import mode_of
 from rivet_dagster.modes.chunk_plan import partitions_name, reset_plan
 from rivet_dagster.state.cursors import display
-from rivet_dagster.state.store import StateStore
+from rivet_dagster.state.store import StateStore, store_for
 
 
 def register(subparsers) -> None:
     state = subparsers.add_parser("state", help="show or reset what the state store remembers per export",
-                                  description="Read or repair the state store (.rivet_state.db beside the config).")
+                                  description="Read or repair the state store (.rivet_state.db beside the config, or the "
+                                              "database of the config's state: or $RIVET_STATE_URL).")
     verbs = state.add_subparsers(dest="state_verb", required=True, metavar="VERB")
 
     def verb(name: str, handler, help: str, export_help: str | None = None):
@@ -85,7 +86,7 @@ def reset_state(args: argparse.Namespace) -> int:
     named_export(config, args.export)
     store = state_store(config)
     if store is None:
-        print(f"No state recorded yet ({state_path(config)} does not exist); nothing to reset.")
+        print(f"No state recorded yet ({store_for(config).location} does not exist); nothing to reset.")
         return 0
     cursor, window = store.reset_cursor(args.export)
     forgot = []
@@ -135,7 +136,7 @@ def reset_chunk_state(args: argparse.Namespace) -> int:
     without it only the checkpoints go, and the planner would add new keys beside the old ones."""
     config = config_from(args)
     export = named_export(config, args.export)
-    store = state_store(config) or StateStore(path=str(state_path(config)))
+    store = store_for(config)
     removed = len(store.chunk_tasks(export.name))
     if os.environ.get("DAGSTER_HOME"):
         with dg.DagsterInstance.get() as instance:

@@ -17,7 +17,7 @@ from rivet_dagster.config.errors import ConfigError, KeyedError, format_key, lin
 from rivet_dagster.config.query import UserQuery
 from rivet_dagster.config.resolved import ResolvedExport, bound_query, effective_tuning, shown_params
 from rivet_dagster.config.sections import (DestinationConfig, MetaColumns, NotificationsConfig, PartitioningConfig,
-                                           QualityConfig, SensorConfig, SourceConfig, Strict, TuningConfig)
+                                           QualityConfig, SensorConfig, SourceConfig, StateConfig, Strict, TuningConfig)
 from rivet_dagster.config.tuning import EffectiveTuning
 
 CONFIG_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
@@ -148,6 +148,7 @@ class RivetConfig(Strict):
     parallel_exports: bool = False
     parallel_export_processes: bool = False
     staging_dir: str | None = None  # rivet-dagster: where parts are staged before upload (default: system temp)
+    state: StateConfig | None = None  # rivet-dagster: the state store (default: $RIVET_STATE_URL, else SQLite)
     name: str | None = None         # rivet-dagster: names this config's resources, job and sensors in a code location
     # Set by the loader, not by the user: where relative paths resolve from.
     base_dir: Path = Field(default=Path("."), exclude=True)

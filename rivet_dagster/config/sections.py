@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import zoneinfo
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -66,6 +67,35 @@ class SourceConfig(Strict):
             for key in required:
                 if getattr(self, key) is None:
                     raise KeyedError(key, f"structured config requires '{key}'")
+        return self
+
+
+STATE_URL_ENV = "RIVET_STATE_URL"  # Rivet's variable: a PostgreSQL state store for every config that names none
+
+
+class StateConfig(Strict):
+    """rivet-dagster: where the state store lives. `path` is an SQLite file (relative to the config; default
+    `.rivet_state.db` beside it); `url` / `url_env` name a shared PostgreSQL database (`postgresql://...`). A
+    password goes in `url_env` or libpq's own PGPASSWORD / .pgpass, so it never shows in Dagster's UI."""
+    path: str | None = None
+    url: str | None = None
+    url_env: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value):
+        if isinstance(value, str):  # `state: postgresql://...` or `state: ./state.db`
+            return {"url": value} if "://" in value else {"path": value}
+        return value
+
+    @model_validator(mode="after")
+    def _one_place(self):
+        given = [k for k in ("path", "url", "url_env") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise KeyedError(given[1] if given else "url", "specify exactly one of 'path', 'url' or 'url_env'")
+        if self.url is not None and urlsplit(self.url).password is not None:
+            raise KeyedError("url", "the state store's url holds a password; give the url through 'url_env' (or "
+                                    "the password through PGPASSWORD or ~/.pgpass) so it never shows in Dagster's UI")
         return self
 
 

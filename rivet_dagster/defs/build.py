@@ -18,9 +18,7 @@ from rivet_dagster.defs.sensors.failure_alerts import build_failure_alert_sensor
 from rivet_dagster.modes import mode_of
 from rivet_dagster.notifications.slack import SlackNotifier
 from rivet_dagster.source.engines import SourceDatabase
-from rivet_dagster.state.store import StateStore
-
-STATE_FILE = ".rivet_state.db"
+from rivet_dagster.state.store import StateStore, store_for
 
 
 def build_definitions(config: RivetConfig | str | os.PathLike, params: Mapping[str, str] | None = None,
@@ -28,13 +26,13 @@ def build_definitions(config: RivetConfig | str | os.PathLike, params: Mapping[s
     """One asset per export plus the resources, sensors and schedules they use. The state store defaults to
     `.rivet_state.db` beside the config file, as in Rivet. Resource keys and the names of the config's job and
     failure sensor carry `name` (default: the config's `name:`, else its file's), so several configs merge into
-    one code location with `Definitions.merge`."""
+    one code location with `Definitions.merge`. `state_path` overrides where the state store is (`store_for`)."""
     if not isinstance(config, RivetConfig):
         config = load_config(config, params)
     _check_partitioning(config)
     names = DefinitionNames.of(config, name)
-    source, state = SourceDatabase(config.source, config.base_dir), StateStore(path=str(state_path or config.base_dir
-                                                                                         / STATE_FILE))
+    source = SourceDatabase(config.source, config.base_dir)
+    state = StateStore(path=str(state_path)) if state_path else store_for(config)
     slack = config.notifications.slack if config.notifications else None
     notifier = SlackNotifier(slack)
     tags = names.source_tags

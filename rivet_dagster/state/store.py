@@ -1,105 +1,116 @@
-"""The SQLite state store as a Dagster resource: cursors, file manifest, run metrics, schema history.
+"""The state store as a Dagster resource: cursors, file manifest, chunk checkpoints, run metrics, schema history.
 
-Each call opens a short connection (WAL, busy timeout, synchronous=FULL) and writes in one transaction, so
-the same store serves asset steps, sensors and the CLI, and a crash never leaves it half-written.
+It lives in an SQLite file beside the config (the embedded default, as in Rivet) or in a PostgreSQL database
+that several hosts share (`url`, or Rivet's `RIVET_STATE_URL`). Each call writes in one transaction, so the same
+store serves asset steps, sensors and the CLI, and a crash never leaves it half-written.
 """
 
 import json
 import os
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from pathlib import Path
 
 import dagster as dg
 
-from rivet_dagster.errors import RivetError
+from rivet_dagster.config.models import RivetConfig
+from rivet_dagster.config.sections import STATE_URL_ENV
 from rivet_dagster.state import cursors
 from rivet_dagster.state.cursors import Window
-from rivet_dagster.state.migrations import NewerSchema, migrate
+from rivet_dagster.state.errors import StateStoreError
 from rivet_dagster.state.records import FileRecord, MetricRecord, utc_now
+from rivet_dagster.state.sqlite import SqliteDatabase
+
+STATE_FILE = ".rivet_state.db"
+_DATABASES: dict[tuple, object] = {}  # one backend per store per process (PostgreSQL keeps its connections there)
 
 
-class StateStoreError(RivetError):
-    """The state store cannot be used as it is: the message names the file and what to do."""
+def store_for(config: RivetConfig) -> "StateStore":
+    """The config's state store: its `state:` block, else `$RIVET_STATE_URL` (as Rivet), else `.rivet_state.db`
+    beside the config."""
+    state = config.state
+    if state is None:
+        if os.environ.get(STATE_URL_ENV):
+            return StateStore(url_env=STATE_URL_ENV)
+        return StateStore(path=str(config.base_dir / STATE_FILE))
+    if state.path is not None:
+        return StateStore(path=str(config.base_dir / state.path))
+    return StateStore(url=state.url, url_env=state.url_env)
 
 
-_MIGRATED: set[tuple[str, int]] = set()  # database files this process has already brought to the newest version
+def close_connections() -> None:
+    """Close the connections this process keeps to shared stores (for a process that opens many stores in turn,
+    such as a test session; a connection is otherwise kept per thread for the thread's life)."""
+    for database in _DATABASES.values():
+        database.close()
+    _DATABASES.clear()
 
 
 class StateStore(dg.ConfigurableResource):
-    """`path` defaults to `.rivet_state.db` beside the config file (set by `build_definitions`)."""
+    """An SQLite file (`path`), or a database named by `url` or by the environment variable `url_env` (which
+    keeps a password out of the resource's config, and so out of Dagster's UI). A `sqlite:///file` URL is a file
+    too."""
 
-    path: str = ".rivet_state.db"
+    path: str = STATE_FILE
+    url: str | None = None
+    url_env: str | None = None
     busy_timeout_ms: int = 30_000
 
+    @property
+    def database(self):
+        """The backend (`state/sqlite.py`, `state/postgres.py`): connections, exclusive transactions, errors."""
+        url = self._url()
+        key = (url or self.path, self.busy_timeout_ms)
+        if key not in _DATABASES:
+            if url is None or url.startswith("sqlite:///"):
+                _DATABASES[key] = SqliteDatabase(url[len("sqlite:///"):] if url else self.path, self.busy_timeout_ms)
+            else:
+                from rivet_dagster.state.postgres import SCHEMES, PostgresDatabase  # only a shared store needs psycopg
+                if url.split("://", 1)[0].split("+", 1)[0] not in SCHEMES:
+                    raise StateStoreError(f"the state store URL must start with postgresql:// or sqlite:/// (got "
+                                          f"'{url.split('://', 1)[0]}://...')")
+                _DATABASES[key] = PostgresDatabase(url, self.busy_timeout_ms)
+        return _DATABASES[key]
+
+    def _url(self) -> str | None:
+        if self.url_env is None:
+            return self.url
+        url = os.environ.get(self.url_env)
+        if not url:
+            raise StateStoreError(f"the state store's URL is taken from ${self.url_env}, which is not set")
+        return url
+
+    @property
+    def location(self) -> str:
+        """The file, or the URL without its password: what messages and `state` commands show."""
+        return self.database.location
+
+    def exists(self) -> bool:
+        """False for an SQLite file no run has made yet (reading the state must not create it)."""
+        return self.database.exists()
+
     @contextmanager
-    def connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection to a store this code understands; otherwise a StateStoreError naming the file and what
-        to do (a corrupt, foreign, newer, read-only or locked store), raised before anything is written."""
-        try:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise self.refused(exc) from None
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
-            database = (self.path, os.stat(self.path).st_ino)  # a recreated file is migrated again
-            if database not in _MIGRATED:
-                migrate(conn)
-                _MIGRATED.add(database)
-            conn.row_factory = sqlite3.Row
+    def connect(self) -> Iterator:
+        """A connection to a store this code understands; otherwise a StateStoreError naming the store and what
+        to do (a corrupt, foreign, newer, read-only, locked or unreachable store), raised before anything is
+        written."""
+        with self.database.connect() as conn:
             yield conn
-        except (sqlite3.Error, NewerSchema) as exc:
-            raise self.refused(exc) from None
-        finally:
-            conn.close()
 
     def check(self) -> None:
         """Open the store for writing once before a run reads its source, so a store it cannot use (foreign,
-        corrupt, newer, read-only, locked) stops the run before anything is read or staged."""
-        with self.connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")  # waits for, or fails on, another writer's lock
-            try:
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-                conn.execute(f"PRAGMA user_version = {int(version)}")  # a write, rolled back: fails if read-only
-            finally:
-                conn.execute("ROLLBACK")
-
-    def refused(self, exc: BaseException) -> BaseException:
-        """The store's own error with its path and what to do; an error about a statement stays as it is."""
-        text = str(exc).lower()
-        where = f"the state store {self.path}"
-        if isinstance(exc, NewerSchema):
-            return StateStoreError(f"{where} was written by a newer rivet-dagster ({exc}): upgrade rivet-dagster, or "
-                                   "point this config at another state store")
-        if "not a database" in text or "malformed" in text:
-            return StateStoreError(f"{where} is not a readable SQLite database ({exc}): restore it from a backup, or "
-                                   "move it away to start without state (cursors and checkpoints are then forgotten)")
-        if "locked" in text or "busy" in text:
-            return StateStoreError(f"{where} is locked by another process ({exc}, waited "
-                                   f"{self.busy_timeout_ms / 1000:.0f}s): let that process finish, or stop it")
-        if "readonly" in text or "read-only" in text or "unable to open" in text or isinstance(exc, OSError):
-            return StateStoreError(f"{where} cannot be opened for writing ({exc}): check the permissions of the "
-                                   "file and its folder")
-        return exc
+        corrupt, newer, read-only, locked, unreachable) stops the run before anything is read or staged."""
+        self.database.check()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        with self.connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+    def transaction(self, export_name: str) -> Iterator:
+        """One write transaction; writers of the same export wait for each other, on every host."""
+        with self.connect() as conn, conn.exclusive(export_name):
+            yield conn
 
     def _insert(self, table: str, row: dict) -> None:
-        with self.transaction() as conn:
+        row = {k: int(v) if isinstance(v, bool) else v for k, v in row.items()}  # flags are integers, as in Rivet
+        with self.transaction(row["export_name"]) as conn:
             conn.execute(f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
                          tuple(row.values()))
 
@@ -108,9 +119,13 @@ class StateStore(dg.ConfigurableResource):
                        file_names: list[str], manifest_name: str | None, owner: str) -> None:
         """Before the first upload: what this commit will write and which process writes it, so a later run can
         clean up after a crash."""
-        with self.transaction() as conn:
-            conn.execute("INSERT OR REPLACE INTO pending_commit (export_name, run_id, file_stem, partition_key, "
-                         "files_json, manifest_name, owner, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        with self.transaction(export_name) as conn:
+            conn.execute("INSERT INTO pending_commit (export_name, run_id, file_stem, partition_key, files_json, "
+                         "manifest_name, owner, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                         "ON CONFLICT (export_name, run_id, file_stem) DO UPDATE SET "
+                         "partition_key = excluded.partition_key, files_json = excluded.files_json, "
+                         "manifest_name = excluded.manifest_name, owner = excluded.owner, "
+                         "created_at = excluded.created_at",
                          (export_name, run_id, file_stem, partition_key, json.dumps(file_names), manifest_name,
                           owner, utc_now()))
 
@@ -119,7 +134,7 @@ class StateStore(dg.ConfigurableResource):
         """After the manifest is written: the committed files, replacing rows of the same names, and the end of
         the pending commit, in one transaction."""
         now = utc_now()
-        with self.transaction() as conn:
+        with self.transaction(export_name) as conn:
             for record in records:
                 row = {**asdict(record), "manifest_uri": manifest_uri, "created_at": now}
                 conn.execute("DELETE FROM file_manifest WHERE export_name = ? AND file_name = ?",
@@ -136,21 +151,21 @@ class StateStore(dg.ConfigurableResource):
         return [{**dict(r), "files": json.loads(r["files_json"])} for r in rows]
 
     def forget_commit(self, export_name: str, run_id: str, file_stem: str) -> None:
-        with self.transaction() as conn:
+        with self.transaction(export_name) as conn:
             conn.execute("DELETE FROM pending_commit WHERE export_name = ? AND run_id = ? AND file_stem = ?",
                          (export_name, run_id, file_stem))
 
     def recorded_names(self, export_name: str, file_names: list[str]) -> set[str]:
         with self.connect() as conn:
             rows = conn.execute("SELECT file_name FROM file_manifest WHERE export_name = ? AND file_name IN "
-                                "(SELECT value FROM json_each(?))", (export_name, json.dumps(file_names))).fetchall()
+                                f"{conn.json_list}", (export_name, json.dumps(file_names))).fetchall()
         return {r["file_name"] for r in rows}
 
     def record_metric(self, record: MetricRecord) -> None:
         self._insert("export_metrics", asdict(record))
 
     def set_validated(self, export_name: str, run_id: str, passed: bool) -> None:
-        with self.transaction() as conn:
+        with self.transaction(export_name) as conn:
             conn.execute("UPDATE export_metrics SET validated = ? WHERE export_name = ? AND run_id = ?",
                          (int(passed), export_name, run_id))
 
@@ -163,7 +178,7 @@ class StateStore(dg.ConfigurableResource):
     def record_schema(self, export_name: str, run_id: str, columns: list[dict]) -> list[dict] | None:
         """Store the export's schema (and its history when it differs); returns the one it replaces."""
         columns_json = json.dumps(columns, sort_keys=True)
-        with self.transaction() as conn:
+        with self.transaction(export_name) as conn:
             row = conn.execute("SELECT columns_json FROM export_schema WHERE export_name = ?",
                                (export_name,)).fetchone()
             previous = json.loads(row["columns_json"]) if row is not None else None
@@ -193,16 +208,19 @@ class StateStore(dg.ConfigurableResource):
 
     def open_window(self, export_name: str, run_id: str, window: Window) -> None:
         """Before the commit: the window and its file names, so a crash after it can be repaired exactly."""
-        with self.transaction() as conn:
-            conn.execute("INSERT OR REPLACE INTO pending_window (export_name, run_id, after_json, up_to_json, "
-                         "file_stem, files_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        with self.transaction(export_name) as conn:
+            conn.execute("INSERT INTO pending_window (export_name, run_id, after_json, up_to_json, file_stem, "
+                         "files_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (export_name) DO UPDATE "
+                         "SET run_id = excluded.run_id, after_json = excluded.after_json, "
+                         "up_to_json = excluded.up_to_json, file_stem = excluded.file_stem, "
+                         "files_json = excluded.files_json, created_at = excluded.created_at",
                          (export_name, run_id, None if window.after is None else cursors.encode(window.after),
                           cursors.encode(window.up_to), window.file_stem, json.dumps(list(window.files)), utc_now()))
 
     def close_window(self, export_name: str, up_to) -> None:
         """After every file is committed and in the manifest: advance the cursor and drop the pending window,
         in one transaction."""
-        with self.transaction() as conn:
+        with self.transaction(export_name) as conn:
             conn.execute("INSERT INTO export_state (export_name, last_cursor_value, last_run_at, cursor_json) "
                          "VALUES (?, ?, ?, ?) ON CONFLICT (export_name) DO UPDATE SET "
                          "last_cursor_value = excluded.last_cursor_value, last_run_at = excluded.last_run_at, "
@@ -214,14 +232,14 @@ class StateStore(dg.ConfigurableResource):
         """Forget the cursor and any pending window, so the next run starts from the first row again (files,
         manifest and metrics stay). Returns what was forgotten."""
         cursor, window = self.cursor(export_name), self.pending_window(export_name)
-        with self.transaction() as conn:
+        with self.transaction(export_name) as conn:
             conn.execute("DELETE FROM export_state WHERE export_name = ?", (export_name,))
             conn.execute("DELETE FROM pending_window WHERE export_name = ?", (export_name,))
         return cursor, window
 
     def forget_files(self, export_name: str, file_names: list[str]) -> None:
         """Drop the manifest rows of files removed from the destination."""
-        with self.transaction() as conn:
+        with self.transaction(export_name) as conn:
             conn.executemany("DELETE FROM file_manifest WHERE export_name = ? AND file_name = ?",
                              [(export_name, name) for name in file_names])
 
@@ -234,11 +252,12 @@ class StateStore(dg.ConfigurableResource):
     def save_chunk_plan(self, export_name: str, plan_hash: str, chunks: list[tuple[str, int, int]]) -> None:
         """Record the plan's fingerprint and add its chunks as pending (existing chunks keep their status)."""
         now = utc_now()
-        with self.transaction() as conn:
-            conn.execute("INSERT OR IGNORE INTO chunk_plan (export_name, plan_hash, created_at) VALUES (?, ?, ?)",
+        with self.transaction(export_name) as conn:
+            conn.execute("INSERT INTO chunk_plan (export_name, plan_hash, created_at) VALUES (?, ?, ?) "
+                         "ON CONFLICT DO NOTHING",
                          (export_name, plan_hash, now))
-            conn.executemany("INSERT OR IGNORE INTO chunk_task (export_name, chunk_key, start_key, end_key, status, "
-                             "updated_at) VALUES (?, ?, ?, ?, 'pending', ?)",
+            conn.executemany("INSERT INTO chunk_task (export_name, chunk_key, start_key, end_key, status, "
+                             "updated_at) VALUES (?, ?, ?, ?, 'pending', ?) ON CONFLICT DO NOTHING",
                              [(export_name, key, start, end, now) for key, start, end in chunks])
 
     def chunk_started(self, export_name: str, chunk_key: str) -> None:
@@ -259,13 +278,13 @@ class StateStore(dg.ConfigurableResource):
 
     def reset_chunks(self, export_name: str) -> int:
         """Forget the export's chunk plan and checkpoints (files and manifest stay). Returns tasks removed."""
-        with self.transaction() as conn:
+        with self.transaction(export_name) as conn:
             removed = conn.execute("DELETE FROM chunk_task WHERE export_name = ?", (export_name,)).rowcount
             conn.execute("DELETE FROM chunk_plan WHERE export_name = ?", (export_name,))
         return removed
 
     def _chunk_update(self, export_name: str, chunk_key: str, assignments: str, *values) -> None:
-        with self.transaction() as conn:
+        with self.transaction(export_name) as conn:
             conn.execute(f"UPDATE chunk_task SET {assignments}, updated_at = ? WHERE export_name = ? AND chunk_key = ?",
                          (*values, utc_now(), export_name, chunk_key))
 
@@ -307,7 +326,7 @@ class StateStore(dg.ConfigurableResource):
             with self.connect() as conn:
                 rows = conn.execute(
                     "SELECT partition_key, run_id, manifest_uri FROM file_manifest WHERE export_name = ? AND "
-                    "partition_key IN (SELECT value FROM json_each(?)) ORDER BY id",
+                    f"partition_key IN {conn.json_list} ORDER BY id",
                     (export_name, json.dumps(partition_keys))).fetchall()
             latest = {r["partition_key"]: r["run_id"] for r in rows}
             files = [r for r in rows if r["run_id"] == latest[r["partition_key"]]]

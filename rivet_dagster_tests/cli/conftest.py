@@ -13,8 +13,8 @@ from rivet_dagster.cli.main import main
 from rivet_dagster.config import load_config
 from rivet_dagster.modes.chunk_plan import register_plan
 from rivet_dagster.source.engines import SourceDatabase
-from rivet_dagster.state.store import StateStore
-from rivet_dagster_tests.conftest import materialize, run_sql, write_config
+from rivet_dagster.state.store import StateStore, store_for
+from rivet_dagster_tests.conftest import STATE_BACKEND, materialize, run_sql, schema_url, sql_engine, write_config
 
 EVENTS = ("CREATE TABLE cli_events AS SELECT g AS id, timestamp '2024-01-01' + g * interval '1 minute' AS updated_at "
           "FROM generate_series(1, 300) g")
@@ -66,6 +66,8 @@ def exported(pg_url, tmp_path_factory) -> Path:
          "chunk_size": 1000, "chunk_checkpoint": True, "format": "parquet", "destination": out},
         {"name": "cli_broken", "query": "SELECT * FROM cli_no_such_table", "format": "parquet", "destination": out},
     ])
+    if STATE_BACKEND == "postgres":  # the module's tests share this state, whatever each test's $RIVET_STATE_URL
+        config.write_text(config.read_text() + f"state: {schema_url(pg_url, 'exported')}\n")
     materialize(config, "cli_events")
     materialize(config, "cli_notes")
     assert not materialize(config, "cli_broken", raise_on_error=False).success
@@ -79,12 +81,35 @@ def exported(pg_url, tmp_path_factory) -> Path:
 
 
 def state_of(config: Path) -> StateStore:
-    return StateStore(path=str(config.parent / ".rivet_state.db"))
+    return store_for(load_config(config))
 
 
 @pytest.fixture
-def exported_copy(exported, tmp_path) -> Path:
+def exported_copy(exported, tmp_path, pg_url) -> Path:
     """A private copy of the exported config and its state store, for tests that change the state."""
     directory = tmp_path / "copy"
     shutil.copytree(exported.parent, directory)
-    return directory / exported.name
+    config = directory / exported.name
+    if STATE_BACKEND == "postgres":
+        shared = exported.read_text().rsplit("state: ", 1)[1].strip()
+        config.write_text(exported.read_text().replace(shared, copied_schema(pg_url, shared)))
+    return config
+
+
+def copied_schema(pg_url: str, url: str) -> str:
+    """A copy of the state store at `url` (a schema of the session's database), as its URL."""
+    source, copy = url.rsplit("%3D", 1)[1], schema_url(pg_url, "copy")
+    target = copy.rsplit("%3D", 1)[1]
+    with sql_engine(pg_url).begin() as conn:
+        tables = conn.exec_driver_sql("SELECT table_name, EXISTS (SELECT 1 FROM information_schema.columns c WHERE "
+                                      "c.table_schema = t.table_schema AND c.table_name = t.table_name AND "
+                                      "c.column_name = 'id') FROM information_schema.tables t WHERE table_schema = "
+                                      "%(s)s", {"s": source}).all()
+        for table, has_id in tables:
+            conn.exec_driver_sql(f"CREATE TABLE {target}.{table} (LIKE {source}.{table} INCLUDING ALL)")
+            conn.exec_driver_sql(f"INSERT INTO {target}.{table} OVERRIDING SYSTEM VALUE "
+                                 f"SELECT * FROM {source}.{table}")
+            if has_id:
+                conn.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{target}.{table}', 'id'), "
+                                     f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {target}.{table}), false)")
+    return copy

@@ -17,7 +17,7 @@ import yaml
 from rivet_dagster.cli.main import main
 from rivet_dagster.state.store import StateStore
 from rivet_dagster_tests.cli.conftest import RIVET_DAGSTER, cli, console
-from rivet_dagster_tests.conftest import run_sql, write_config
+from rivet_dagster_tests.conftest import dagster_cli, run_sql, schema_url, state_in, write_config
 
 
 @pytest.fixture
@@ -125,6 +125,7 @@ def csv_ids(path: Path) -> list[int]:
     return [int(row[0]) for row in rows]
 
 
+@pytest.mark.sqlite_state  # the state file's place is what it checks
 @pytest.mark.parametrize("flag, value", [("-c", "-"), ("--config", "/dev/stdin")], ids=["-c -", "--config /dev/stdin"])
 def test_a_config_on_standard_input_keeps_its_files_and_state_in_the_working_directory(
         pg_url, tmp_path, home, capsys, monkeypatch, flag, value):
@@ -139,7 +140,7 @@ def test_a_config_on_standard_input_keeps_its_files_and_state_in_the_working_dir
     assert sorted(p.name for p in cwd.iterdir()) == [".rivet_state.db", "out"]
     [written] = (cwd / "out").glob("piped_*.csv")
     assert csv_ids(written) == list(range(1, 11))
-    [metric] = StateStore(path=str(cwd / ".rivet_state.db")).metrics("piped")
+    [metric] = state_in(cwd).metrics("piped")
     assert (metric["status"], metric["total_rows"]) == ("success", 10)
 
     # the other verbs read the same state store through a piped config
@@ -149,6 +150,7 @@ def test_a_config_on_standard_input_keeps_its_files_and_state_in_the_working_dir
     assert code == 0 and written.name in out and len(out.splitlines()) == 2
 
 
+@pytest.mark.sqlite_state  # the state file's place is what it checks
 def test_dev_stdin_redirected_from_a_file_is_that_file_and_its_folder(pg_url, tmp_path, home):
     """`rivet-dagster run --config /dev/stdin < project/rivet.yaml`: the config is a file after all, so its
     folder holds the exports and the state store, as when it is named directly."""
@@ -166,6 +168,7 @@ def test_dev_stdin_redirected_from_a_file_is_that_file_and_its_folder(pg_url, tm
     assert csv_ids(written) == list(range(1, 11))
 
 
+@pytest.mark.sqlite_state  # one state file per config; a shared store keys state by export name, as Rivet's
 def test_a_chunked_run_covers_its_own_plan_not_a_same_named_export_of_another_config(pg_url, tmp_path, home):
     """Two configs with a chunked export of the same name on one instance: each run exports its own plan."""
     run_sql(pg_url, "DROP TABLE IF EXISTS ten", "CREATE TABLE ten AS SELECT g AS id FROM generate_series(1, 10) g")
@@ -252,7 +255,7 @@ def test_a_failed_quality_gate_commits_nothing_and_exits_3_over_an_export_that_s
     assert (gated["status"], gated["quality"], gated["files"]) == ("failed", "FAIL", "0")
     assert gated["error"] == "gated: quality gate failed, nothing was committed: row_count 10 below minimum 1000000000"
     assert [p.name.split("_")[0] for p in out.glob("*.csv")] == ["fine"]
-    assert {f["export_name"] for f in StateStore(path=str(tmp_path / ".rivet_state.db")).files()} == {"fine"}
+    assert {f["export_name"] for f in state_in(tmp_path).files()} == {"fine"}
 
 
 def test_a_chunk_that_fails_its_quality_gate_is_not_committed_and_the_others_are(pg_url, tmp_path, home):
@@ -272,7 +275,7 @@ def test_a_chunk_that_fails_its_quality_gate_is_not_committed_and_the_others_are
                               "row_count 3 below minimum 4")
     [committed] = out.glob("*.csv")
     assert committed.name.startswith("gated_000000000001-000000000005_")
-    tasks = StateStore(path=str(tmp_path / ".rivet_state.db")).chunk_tasks("gated")
+    tasks = state_in(tmp_path).chunk_tasks("gated")
     assert [(t["status"], t["attempts"]) for t in tasks] == [("completed", 1), ("failed", 1)]   # not retried
 
 
@@ -429,3 +432,37 @@ def test_a_rerun_after_a_killed_chunk_run_is_not_held_by_its_pool_slot(run_src, 
     assert summary(rerun.stderr, "chunks")["rows"] == "2,500"
     failed = dg.DagsterInstance.from_config(str(home)).get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
     assert len(failed) == 1   # the killed run, marked failed by the rerun
+
+
+@pytest.mark.parametrize("named_by", ["RIVET_STATE_URL", "state: url_env"])
+def test_a_shared_state_store_serves_run_dagster_and_state_from_any_folder(named_by, run_src, tmp_path, home,
+                                                                          monkeypatch):
+    """Rivet's `RIVET_STATE_URL=postgresql://...` (or the config's `state:`) puts the state in a PostgreSQL
+    database: `rivet-dagster run` from one folder and `dagster asset materialize` of a copy of the config in
+    another advance the same cursor, `rivet-dagster state show` reads it, and no `.rivet_state.db` appears."""
+    url = schema_url(run_src, "shared")
+    variable = "RIVET_STATE_URL" if named_by == "RIVET_STATE_URL" else "TEAM_STATE_URL"
+    monkeypatch.setenv(variable, url)
+    exports = [{"name": "grows", "query": "SELECT id FROM run_src", "mode": "incremental", "cursor_column": "id",
+                "format": "csv"}]
+    configs = []
+    for folder in ("laptop", "server"):
+        (tmp_path / folder).mkdir()
+        config = config_with(tmp_path / folder, run_src, *exports)
+        if named_by == "state: url_env":
+            config.write_text(config.read_text() + f"state:\n  url_env: {variable}\n")
+        configs.append(config)
+
+    result = console("run", "-c", configs[0])
+    assert result.returncode == 0 and summary(result.stderr, "grows")["rows"] == "2,500", result.stderr
+    run_sql(run_src, "INSERT INTO run_src SELECT g, 'row ' || g FROM generate_series(2501, 2600) g")
+    command, env = dagster_cli(configs[1], home, "grows")
+    materialized = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+    assert materialized.returncode == 0, materialized.stderr[-3000:]
+    assert [csv_ids(f) for f in (tmp_path / "server" / "out").glob("grows_*.csv")] == [list(range(2501, 2601))]
+
+    shown = console("state", "show", "-c", configs[0], "--json")
+    assert json.loads(shown.stdout)[0]["cursor"] == "2600"
+    assert not [p for p in tmp_path.rglob(".rivet_state.db*")]
+    store = StateStore(url_env=variable)
+    assert [m["status"] for m in store.metrics("grows")] == ["success", "success"]

@@ -3,6 +3,7 @@ import datetime
 import json
 
 import dagster as dg
+import pytest
 
 from rivet_dagster.state.cursors import Window
 from rivet_dagster_tests.cli.conftest import NEWEST_EVENT, cli, state_of
@@ -122,6 +123,7 @@ def test_an_unknown_export_names_the_known_ones(capsys, exported):
                    "(exports: cli_events, cli_notes, cli_items, cli_broken)\n")
 
 
+@pytest.mark.sqlite_state  # the state file's absence is what it checks
 def test_a_config_that_never_ran_has_no_state_and_reading_creates_none(capsys, tmp_path, pg_url):
     from rivet_dagster_tests.conftest import write_config
     config = write_config(tmp_path, {"type": "postgres", "url": pg_url}, [

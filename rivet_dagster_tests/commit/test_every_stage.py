@@ -3,9 +3,12 @@
 then holds every source row exactly once, in files its manifests list, with no partial or hidden file left.
 
 The killed run is the export's second materialization, so a rerun also supersedes (chunk and window partitions)
-or repairs a pending window (incremental). SQLite keeps the matrix quick; the engines are covered elsewhere.
+or repairs a pending window (incremental). An SQLite source keeps the matrix quick; the engines are covered
+elsewhere. The state store alternates along the matrix: every stage is killed on the SQLite file in two modes and
+on a shared PostgreSQL store in the other two (all of them on PostgreSQL with RIVET_TEST_STATE=postgres).
 """
 import json
+import os
 import signal
 import sqlite3
 from pathlib import Path
@@ -15,11 +18,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from rivet_dagster.config import load_config
+from rivet_dagster.config.sections import STATE_URL_ENV
 from rivet_dagster.modes.chunk_plan import chunk_key, missing_keys, partitions_name
 from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.stages import Stage
-from rivet_dagster.state.store import StateStore
-from rivet_dagster_tests.conftest import materialize_cli, write_config
+from rivet_dagster.state.store import close_connections
+from rivet_dagster_tests.conftest import materialize_cli, schema_url, state_in, write_config
 
 FIRST, ALL = 2_000, 3_000       # rows before the first run, and before the killed one (a chunk: all from the start)
 MODES = {
@@ -52,9 +56,22 @@ def ids(out: Path, names) -> list[int]:
     return sorted(i for name in names for i in pq.read_table(out / name, columns=["id"]).column("id").to_pylist())
 
 
-@pytest.mark.parametrize("stage", list(Stage), ids=lambda s: s.value)
-@pytest.mark.parametrize("mode", list(MODES))
-def test_a_kill_at_any_stage_then_a_rerun_delivers_every_row_exactly_once(tmp_path, export_dir, mode, stage):
+CELLS = [pytest.param(mode, stage, store, id=f"{mode}-{stage.value}-{store}")
+         for m, mode in enumerate(MODES) for s, stage in enumerate(Stage)
+         for store in ["postgres" if (m + s) % 2 else "sqlite"]]
+
+
+@pytest.fixture
+def store(request, monkeypatch):
+    """A `postgres` cell's exports keep their state in a fresh schema of the session's PostgreSQL database."""
+    if request.param == "postgres" and not os.environ.get(STATE_URL_ENV):
+        monkeypatch.setenv(STATE_URL_ENV, schema_url(request.getfixturevalue("pg_url"), "stage"))
+    yield request.param
+    close_connections()
+
+
+@pytest.mark.parametrize("mode, stage, store", CELLS, indirect=["store"])
+def test_a_kill_at_any_stage_then_a_rerun_delivers_every_row_exactly_once(tmp_path, export_dir, mode, stage, store):
     database = tmp_path / "source.db"
     add_rows(database, 1, ALL if mode == "chunked" else FIRST)
     keys, select = MODES[mode]
@@ -67,7 +84,7 @@ def test_a_kill_at_any_stage_then_a_rerun_delivers_every_row_exactly_once(tmp_pa
         loaded = load_config(config)  # is freed only by the crashed-runs sensor or `rivet-dagster run`
         instance = dg.DagsterInstance.from_config(str(home))
         missing, _ = missing_keys(instance, loaded, loaded.exports[0], SourceDatabase(loaded.source, loaded.base_dir),
-                                  StateStore(path=str(tmp_path / ".rivet_state.db")))
+                                  state_in(tmp_path))
         instance.add_dynamic_partitions(partitions_name(loaded.exports[0]), missing)
 
     first = materialize_cli(config, home, "items", extra=select)
@@ -83,7 +100,7 @@ def test_a_kill_at_any_stage_then_a_rerun_delivers_every_row_exactly_once(tmp_pa
     listed = [{f["name"] for f in m["files"]} for m in manifests(export_dir)]
     assert files == set().union(*listed)                              # no file outside a manifest, none missing
     assert not [p for p in export_dir.iterdir() if p.name.endswith(".pending")]
-    state = StateStore(path=str(tmp_path / ".rivet_state.db"))
+    state = state_in(tmp_path)
     with state.connect() as conn:
         assert {row[0] for row in conn.execute("SELECT file_name FROM file_manifest")} == files   # recorded as such
         assert conn.execute("SELECT COUNT(*) FROM pending_commit").fetchone()[0] == 0

@@ -13,8 +13,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from rivet_dagster.state.store import StateStore
-from rivet_dagster_tests.conftest import materialize_cli, run_sql, write_config
+from rivet_dagster_tests.conftest import assert_intact, materialize_cli, run_sql, state_in, write_config
 
 ROWS = 200_000
 
@@ -35,8 +34,8 @@ def hidden_parts(out: Path) -> list[Path]:
 
 
 def state_rows(config: Path, sql: str) -> list[tuple]:
-    with StateStore(path=str(config.parent / ".rivet_state.db")).connect() as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    with state_in(config.parent).connect() as conn:
+        assert_intact(conn)
         return [tuple(row) for row in conn.execute(sql).fetchall()]
 
 
@@ -66,7 +65,7 @@ def test_a_sigkill_at_any_stage_leaves_no_partial_file_and_a_rerun_delivers_ever
     rerun = materialize_cli(config, tmp_path / "home", "crash")
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     run_files = state_rows(config, "SELECT file_name, row_count FROM file_manifest WHERE run_id = "
-                                   "(SELECT run_id FROM export_metrics WHERE status = 'success' ORDER BY id DESC)")
+                                   "(SELECT run_id FROM export_metrics WHERE status = 'success' ORDER BY id DESC LIMIT 1)")
     ids = [i for name, _ in run_files for i in pq.read_table(export_dir / name)["id"].to_pylist()]
     assert sorted(ids) == list(range(1, ROWS + 1))                    # the rerun lost nothing
     assert sum(rows for _, rows in run_files) == ROWS

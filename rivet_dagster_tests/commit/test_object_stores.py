@@ -13,9 +13,8 @@ from rivet_dagster.commit.destinations import open_destination
 from rivet_dagster.config import load_config
 from rivet_dagster.modes.chunk_plan import register_plan
 from rivet_dagster.source.engines import SourceDatabase
-from rivet_dagster.state.store import StateStore
 from rivet_dagster_tests.commit.conftest import S3_SECRET_KEY, CuttableProxy
-from rivet_dagster_tests.conftest import materialize, run_sql, write_config
+from rivet_dagster_tests.conftest import materialize, run_sql, state_in, write_config
 
 ROWS = 9000
 MODES = {
@@ -46,7 +45,7 @@ def materialize_all(config_path, instance) -> None:
     """Every partition of the export (chunks are planned first, as the planner sensor would)."""
     config = load_config(config_path)
     export = config.exports[0]
-    state = StateStore(path=str(config_path.parent / ".rivet_state.db"))
+    state = state_in(config_path.parent)
     if export.mode == "chunked":
         keys = register_plan(instance, config, export, SourceDatabase(config.source, config.base_dir), state)
     elif export.mode == "time_window":
@@ -98,7 +97,7 @@ def test_every_mode_round_trips_through_the_store_with_a_manifest_per_materializ
     if mode == "incremental":
         assert manifests[0]["cursor_window"] == {"column": "id", "after": None, "up_to": str(ROWS), "typed": {
             "after": None, "up_to": {"type": "int", "value": str(ROWS)}}}
-        assert StateStore(path=str(tmp_path / ".rivet_state.db")).cursor("cloud") == ROWS
+        assert state_in(tmp_path).cursor("cloud") == ROWS
 
 
 def test_a_downstream_asset_reads_the_committed_files_as_a_dataset(cloud_src, store, tmp_path):
@@ -165,7 +164,7 @@ def test_a_missing_bucket_fails_at_once_naming_the_bucket(cloud_src, store, tmp_
     assert not result.success
     message = step_error(result)
     assert "rivet-no-such-bucket" in message and "does not exist" in message
-    metric = StateStore(path=str(tmp_path / ".rivet_state.db")).metrics("cloud")[0]
+    metric = state_in(tmp_path).metrics("cloud")[0]
     assert metric["status"] == "failed" and metric["retries"] == 0        # permanent: no retry, no backoff
     assert metric["duration_ms"] < 5000
 
@@ -177,7 +176,7 @@ def test_gcs_honours_storage_emulator_host(cloud_src, gcs, tmp_path, monkeypatch
     materialize(config)
     assert ids_from_objects(gcs, gcs.keys()) == list(range(1, ROWS + 1))
     exported = ExportedFiles.read("cloud", open_destination(load_config(config).exports[0].destination),
-                                  StateStore(path=str(tmp_path / ".rivet_state.db")).manifest_uris("cloud"))
+                                  state_in(tmp_path).manifest_uris("cloud"))
     assert exported.dataset().count_rows() == ROWS                       # pyarrow's GCS filesystem too
 
 
@@ -205,7 +204,7 @@ def test_a_missing_bucket_fails_before_the_source_is_read(cloud_src, store, tmp_
     config.write_text(config.read_text() + f"staging_dir: {staging}\n")
     result = materialize(config, raise_on_error=False)
     assert "preflight on" in step_error(result) and "does not exist" in step_error(result)
-    assert not staging.exists() and StateStore(path=str(tmp_path / ".rivet_state.db")).pending_commits("cloud") == []
+    assert not staging.exists() and state_in(tmp_path).pending_commits("cloud") == []
 
 
 def test_missing_credential_variables_fail_without_leaking_anything(cloud_src, s3, tmp_path, monkeypatch):
@@ -215,4 +214,4 @@ def test_missing_credential_variables_fail_without_leaking_anything(cloud_src, s
     message = step_error(result)
     assert "RIVET_TEST_S3_SECRET" in message and "not set" in message
     assert "AKIARIVETTEST" not in message and S3_SECRET_KEY not in message and s3.keys() == []
-    assert StateStore(path=str(tmp_path / ".rivet_state.db")).metrics("cloud")[0]["total_rows"] == 0
+    assert state_in(tmp_path).metrics("cloud")[0]["total_rows"] == 0

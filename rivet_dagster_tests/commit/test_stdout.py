@@ -11,8 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from rivet_dagster import ConfigError, load_config
-from rivet_dagster.state.store import StateStore
-from rivet_dagster_tests.conftest import materialize_cli, run_sql, write_config
+from rivet_dagster_tests.conftest import materialize_cli, run_sql, state_in, write_config
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +30,7 @@ def test_the_export_is_the_only_thing_on_standard_output(small_src, tmp_path, fm
     assert result.returncode == 0, result.stderr[-2000:]
     assert read(io.BytesIO(result.stdout))["id"].to_pylist() == list(range(1, 5001))
     assert b"RUN_SUCCESS" in result.stderr                           # the logs went to standard error
-    state = StateStore(path=str(tmp_path / ".rivet_state.db"))
+    state = state_in(tmp_path)
     assert state.cursor("piped") == 5000 and state.files("piped")[0]["uri"].startswith("stdout:")
 
 

@@ -12,8 +12,7 @@ import resource
 import pyarrow.csv as pv
 import pytest
 
-from rivet_dagster.state.store import StateStore
-from rivet_dagster_tests.conftest import materialize, materialize_cli, run_sql, write_config
+from rivet_dagster_tests.conftest import materialize, materialize_cli, run_sql, state_in, write_config
 
 ROWS = 800_000  # about 40 MB of CSV: parts of about 20 MB, each a multi-part upload
 
@@ -49,7 +48,7 @@ def test_the_store_going_down_mid_upload_fails_cleanly_and_a_rerun_delivers_ever
         big_src, proxied_store, tmp_path):
     store, proxy, destination = proxied_store
     config = big_config(tmp_path, big_src, destination, max_file_size="20MB")
-    state = StateStore(path=str(tmp_path / ".rivet_state.db"))
+    state = state_in(tmp_path)
 
     proxy.cut_after = 30 * 1024 * 1024  # the first part is up, the second is mid-way
     failed = materialize_cli(config, tmp_path / "home", "big")
@@ -87,7 +86,7 @@ def test_a_brief_outage_is_retried_with_backoff_and_the_retry_is_counted(big_src
     assert result.asset_materializations_for_node("big")[0].metadata["destination_retries"].value == 1
     objects, listed = manifested(store)
     assert objects == listed and exported_ids(store, objects) == list(range(1, ROWS + 1))
-    assert StateStore(path=str(tmp_path / ".rivet_state.db")).metrics("big")[0]["retries"] == 1
+    assert state_in(tmp_path).metrics("big")[0]["retries"] == 1
     if store.kind == "s3":
         assert store.unfinished_uploads() == []     # the attempt cut short was aborted once the retry went through
 
@@ -98,7 +97,7 @@ def _limit_file_size():
 
 def test_a_full_staging_disk_fails_cleanly_with_nothing_at_the_destination(big_src, store, tmp_path):
     config = big_config(tmp_path, big_src, store.destination())
-    state = StateStore(path=str(tmp_path / ".rivet_state.db"))
+    state = state_in(tmp_path)
 
     full = materialize_cli(config, tmp_path / "home", "big", preexec_fn=_limit_file_size)
     assert full.returncode == 1 and "File too large" in full.stderr, full.stderr[-3000:]

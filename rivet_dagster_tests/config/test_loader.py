@@ -126,6 +126,13 @@ exports:
      None, None, None),
     ("    query: SELECT * FROM users\n", "    query: SELECT * FROM users\n    query: SELECT 2\n", "exports[0].query",
      9, "duplicate key 'query'"),
+    ("exports:\n", "state:\n  url: postgresql://rivet:pw@db/state\nexports:\n", "state.url", 7,
+     "the state store's url holds a password; give the url through 'url_env'"),
+    ("exports:\n", "state:\n  path: s.db\n  url_env: STATE\nexports:\n", "state.url_env", 8,
+     "specify exactly one of 'path', 'url' or 'url_env'"),
+    ("exports:\n", "state:\n  uri: postgresql://db/state\nexports:\n", "state.uri", 7, "did you mean 'url'?"),
+    ("exports:\n", "state: postgresql://rivet@db/state\nexports:\n", None, None, None),
+    ("exports:\n", "state: {url_env: STATE_URL}\nexports:\n", None, None, None),
 ])
 def test_each_rule_names_the_key_and_line(old, new, key, line, message):
     text = VALID.replace(old, new)
@@ -199,3 +206,22 @@ def test_max_file_size_uses_binary_units():
                             ).exports[0].max_file_size_bytes
     assert [size("512MB"), size("1GB"), size("20KB"), size("100B"), size("1048576"), size("1.5kb")] == \
         [512 << 20, 1 << 30, 20 << 10, 100, 1 << 20, 1536]
+
+
+@pytest.mark.parametrize("state, environment, expected", [
+    (None, None, {"path": "/project/.rivet_state.db"}),                    # Rivet's default: beside the config
+    (None, "postgresql://db/state", {"url_env": "RIVET_STATE_URL"}),        # Rivet's variable, unchanged
+    ("state: states/main.db\n", "postgresql://db/state", {"path": "/project/states/main.db"}),
+    ("state: postgresql://rivet@db/state\n", None, {"url": "postgresql://rivet@db/state"}),
+    ("state: {url_env: SHARED_STATE}\n", None, {"url_env": "SHARED_STATE"}),
+])
+def test_the_state_store_is_the_configs_then_rivet_state_url_then_the_file_beside_it(state, environment, expected,
+                                                                                    monkeypatch):
+    from rivet_dagster.state.store import store_for
+    if environment:
+        monkeypatch.setenv("RIVET_STATE_URL", environment)
+    else:
+        monkeypatch.delenv("RIVET_STATE_URL", raising=False)
+    config = parse_config(VALID.replace("exports:\n", (state or "") + "exports:\n"), base_dir=Path("/project"))
+    chosen = store_for(config).model_dump(exclude_defaults=True)
+    assert chosen == expected

@@ -17,8 +17,7 @@ import yaml
 from rivet_dagster import build_definitions
 from rivet_dagster.config import load_config
 from rivet_dagster.defs.names import DefinitionNames, source_group
-from rivet_dagster.state.store import StateStore
-from rivet_dagster_tests.conftest import run_sql, write_config
+from rivet_dagster_tests.conftest import run_sql, state_in, write_config
 from rivet_dagster_tests.dagster_services import ROOT, dagster_services, wait_for
 
 BIN = Path(sys.executable).parent
@@ -132,7 +131,7 @@ def test_every_export_of_a_mixed_config_materializes_and_reconciles(activity, tm
     out = config.parent / "out"
     for name in ("full_a", "incr_a", "chunks_a", "chunks_b"):
         assert sum(pq.read_table(p).num_rows for p in out.glob(f"{name}_*.parquet")) == ROWS, name
-    statuses = {m["export_name"]: m["status"] for m in StateStore(path=str(config.parent / ".rivet_state.db"))
+    statuses = {m["export_name"]: m["status"] for m in state_in(config.parent)
                 .metrics(last=1000)}
     assert set(statuses) == {e.name for e in load_config(config).exports}
     assert set(statuses.values()) == {"success"}
@@ -160,6 +159,7 @@ defs = dg.Definitions.merge(build_definitions("{a}"), build_definitions("{b}"))
 """
 
 
+@pytest.mark.sqlite_state  # each config's state file beside it is what it checks
 def test_two_configs_with_overlapping_modes_merge_into_one_code_location(activity, tmp_path):
     def config(name: str) -> Path:
         return write_config(tmp_path / name, {"type": "postgres", "url": activity}, [
@@ -189,6 +189,6 @@ def test_two_configs_with_overlapping_modes_merge_into_one_code_location(activit
                             selection=["sales_full", "billing_events"], instance=dg.DagsterInstance.ephemeral())
     assert result.success
     assert sum(pq.read_table(p).num_rows for p in (tmp_path / "sales" / "out").glob("sales_full_*.parquet")) == ROWS
-    assert StateStore(path=str(tmp_path / "billing" / ".rivet_state.db")).cursor("billing_events") is not None
+    assert state_in(tmp_path / "billing").cursor("billing_events") is not None
     assert not (tmp_path / "sales" / ".rivet_state.db").exists() or \
-        StateStore(path=str(tmp_path / "sales" / ".rivet_state.db")).cursor("billing_events") is None
+        state_in(tmp_path / "sales").cursor("billing_events") is None

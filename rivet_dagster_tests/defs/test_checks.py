@@ -8,8 +8,7 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 from rivet_dagster.config import load_config
 from rivet_dagster.modes.chunk_plan import register_plan
 from rivet_dagster.source.engines import SourceDatabase
-from rivet_dagster.state.store import StateStore
-from rivet_dagster_tests.conftest import materialize, run_sql, write_config
+from rivet_dagster_tests.conftest import materialize, run_sql, state_in, write_config
 
 TABLES = {
     "postgres": ("pg_url", "CREATE TABLE ledger AS SELECT g AS id, 'entry ' || g AS note FROM generate_series(1, 3000) g"),
@@ -52,7 +51,7 @@ def test_both_checks_pass_after_each_materialization(ledger, tmp_path, export_di
     if mode == "chunked":
         loaded = load_config(config)
         keys = register_plan(instance, loaded, loaded.exports[0], SourceDatabase(loaded.source, loaded.base_dir),
-                             StateStore(path=str(tmp_path / ".rivet_state.db")))
+                             state_in(tmp_path))
     if mode == "incremental":
         materialize(config, instance=instance)
         run_sql(ledger[1], "INSERT INTO ledger SELECT id + 3000, note FROM ledger WHERE id <= 500")
@@ -63,7 +62,7 @@ def test_both_checks_pass_after_each_materialization(ledger, tmp_path, export_di
     committed = {"full": 3000, "incremental": 500, "chunked": 1000}[mode]       # what this run committed
     assert checks["reconcile"].metadata["source_rows"].value == committed
     assert checks["validate"].metadata["rows_read"].value == committed
-    run_files = StateStore(path=str(tmp_path / ".rivet_state.db")).files_of_run("ledger", result.run_id)
+    run_files = state_in(tmp_path).files_of_run("ledger", result.run_id)
     assert checks["validate"].metadata["files_checked"].value == len(run_files)   # every part is re-read
 
     for key in keys[:-1]:

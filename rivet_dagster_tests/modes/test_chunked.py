@@ -15,7 +15,8 @@ from rivet_dagster.config import load_config
 from rivet_dagster.modes.chunk_plan import ChunkPlanMismatch, chunk_key, register_plan, reset_plan
 from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.state.store import StateStore
-from rivet_dagster_tests.conftest import dagster_cli, materialize, materialize_cli, run_sql, sql_engine, write_config
+from rivet_dagster_tests.conftest import (assert_intact, dagster_cli, materialize, materialize_cli, run_sql, sql_engine,
+                                          state_in, write_config)
 
 KEYS = [chunk_key(1, 10000), chunk_key(10001, 20000), chunk_key(20001, 25000)]
 SOURCES = {"postgres": ("pg_url", "CREATE TABLE items AS SELECT g AS id, 'item ' || g AS label, g % 3 = 0 AS odd "
@@ -40,7 +41,7 @@ def chunked_config(tmp_path, engine, url, out, **extra):
 
 def planned(config_path, instance) -> tuple[list[str], StateStore]:
     config = load_config(config_path)
-    state = StateStore(path=str(config_path.parent / ".rivet_state.db"))
+    state = state_in(config_path.parent)
     return register_plan(instance, config, config.exports[0], SourceDatabase(config.source, config.base_dir),
                          state), state
 
@@ -174,7 +175,7 @@ def test_a_sigkill_in_a_chunk_is_repaired_by_rerunning_it(pg_url, tmp_path, expo
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert ids_of(export_dir.glob("items_*.parquet")) == list(range(10001, 20001))   # once each, none lost
     with state.connect() as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert_intact(conn)
         manifest = {r[0] for r in conn.execute("SELECT file_name FROM file_manifest")}
     assert manifest == {p.name for p in export_dir.glob("items_*.parquet")}
 

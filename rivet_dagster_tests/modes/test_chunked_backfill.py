@@ -12,8 +12,7 @@ from rivet_dagster import build_definitions
 from rivet_dagster.config import load_config
 from rivet_dagster.modes.chunk_plan import chunk_key, register_plan
 from rivet_dagster.source.engines import SourceDatabase
-from rivet_dagster.state.store import StateStore
-from rivet_dagster_tests.conftest import run_sql, write_config
+from rivet_dagster_tests.conftest import run_sql, state_in, write_config
 from rivet_dagster_tests.dagster_services import ROOT, dagster_services, wait_for
 
 KEYS = [chunk_key(1, 4000), chunk_key(4001, 8000), chunk_key(8001, 10000)]
@@ -52,7 +51,7 @@ def test_a_ui_backfill_then_failed_and_missing_exports_only_the_failed_chunk(pg_
     home.mkdir()
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")   # the shipped instance config: queued runs
     config = load_config(config_path)
-    state = StateStore(path=str(tmp_path / ".rivet_state.db"))
+    state = state_in(tmp_path)
     register_plan(dg.DagsterInstance.from_config(str(home)), config, config.exports[0],
                   SourceDatabase(config.source, config.base_dir), state)
     run_sql(pg_url, "UPDATE poison SET broken = true")     # row 5000 now fails its chunk

@@ -25,8 +25,7 @@ import pytest
 from rivet_dagster.config import load_config
 from rivet_dagster.modes.chunk_plan import register_plan
 from rivet_dagster.source.engines import SourceDatabase
-from rivet_dagster.state.store import StateStore
-from rivet_dagster_tests.conftest import materialize, run_sql, write_config
+from rivet_dagster_tests.conftest import materialize, run_sql, state_in, write_config
 from rivet_dagster_tests.source.every_type import TABLES, UTC, TypeTable
 
 KEY_COLUMNS = {
@@ -160,7 +159,7 @@ def run_mode(mode: str, config: Path, connect, insert_later) -> None:
         instance = dg.DagsterInstance.ephemeral()
         loaded = load_config(config)
         keys = register_plan(instance, loaded, loaded.exports[0], SourceDatabase(loaded.source, loaded.base_dir),
-                             StateStore(path=str(config.parent / ".rivet_state.db")))
+                             state_in(config.parent))
         assert len(keys) >= 2
         for key in keys:
             materialize(config, partition_key=key, instance=instance)

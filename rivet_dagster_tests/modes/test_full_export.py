@@ -7,7 +7,7 @@ import pytest
 
 from rivet_dagster import build_definitions
 from rivet_dagster.state.store import StateStore
-from rivet_dagster_tests.conftest import materialize, materialize_cli, run_sql, write_config
+from rivet_dagster_tests.conftest import materialize, materialize_cli, run_sql, state_in, write_config
 
 SECRET = "s3cr3t-Pa55"
 
@@ -35,7 +35,7 @@ def local(out, **extra) -> dict:
 
 
 def state_of(config) -> StateStore:
-    return StateStore(path=str(config.parent / ".rivet_state.db"))
+    return state_in(config.parent)
 
 
 @pytest.mark.parametrize("engine", ["postgres", "mysql"])

@@ -6,8 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from rivet_dagster import build_definitions
-from rivet_dagster.state.store import StateStore
-from rivet_dagster_tests.conftest import materialize, materialize_cli, run_sql, write_config
+from rivet_dagster_tests.conftest import assert_intact, materialize, materialize_cli, run_sql, state_in, write_config
 
 ENGINES = {
     "postgres": ("pg_url", "CREATE TABLE events (id int8 PRIMARY KEY, note text, "
@@ -46,7 +45,7 @@ def test_each_run_exports_only_rows_after_the_cursor(engine, cursor, request, tm
     url = request.getfixturevalue(ENGINES[engine][0])
     setup_events(url, engine, 1000)
     config = incremental_config(tmp_path, url, engine, export_dir, cursor=cursor)
-    state = StateStore(path=str(tmp_path / ".rivet_state.db"))
+    state = state_in(tmp_path)
 
     materialize(config)
     assert exported_ids(export_dir) == list(range(1, 1001))
@@ -93,7 +92,7 @@ def test_a_sigkill_at_any_stage_never_loses_or_duplicates_rows(pg_url, tmp_path,
     setup_events(pg_url, "postgres", 20_000)
     config = incremental_config(tmp_path, pg_url, "postgres", export_dir, max_file_size="64KB",
                                 tuning={"batch_size": 2000})
-    state = StateStore(path=str(tmp_path / ".rivet_state.db"))
+    state = state_in(tmp_path)
     assert materialize_cli(config, tmp_path / "home", "events").returncode == 0
     add_events(pg_url, "postgres", 20_001, 30_000)
 
@@ -111,7 +110,7 @@ def test_a_sigkill_at_any_stage_never_loses_or_duplicates_rows(pg_url, tmp_path,
     assert ids == list(range(1, 31_001))                          # every row, exactly once
     assert state.pending_window("events") is None
     with state.connect() as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert_intact(conn)
         manifest = {r[0] for r in conn.execute("SELECT file_name FROM file_manifest")}
     assert manifest == {p.name for p in export_dir.glob("events_*.parquet")}   # the manifest matches the files
 

@@ -11,8 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from rivet_dagster import ConfigError, build_definitions
-from rivet_dagster.state.store import StateStore
-from rivet_dagster_tests.conftest import materialize, materialize_cli, run_sql, write_config
+from rivet_dagster_tests.conftest import materialize, materialize_cli, run_sql, state_in, write_config
 
 BERLIN = ZoneInfo("Europe/Berlin")
 RANGE = {"dagster/asset_partition_range_start": "2024-01-01", "dagster/asset_partition_range_end": "2024-01-03"}
@@ -88,7 +87,7 @@ def test_materializing_a_window_again_replaces_its_files(pg_ticks, tmp_path, exp
     ids = sorted(i for path in files for i in ids_in(path))
     window = expected_ids(dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc))
     assert ids == [i for i in window if not (i % 2 == 0 and i < 100)]          # no stale parts, no duplicates
-    recorded = StateStore(path=str(tmp_path / ".rivet_state.db")).partition_objects("ticks", "2024-01-01")
+    recorded = state_in(tmp_path).partition_objects("ticks", "2024-01-01")
     assert sorted(recorded) == sorted(p.name for p in export_dir.iterdir() if not p.name.startswith(".") and p.name != "_SUCCESS")     # the files and their manifest
 
 
@@ -167,7 +166,7 @@ def test_a_sigkill_in_a_window_is_repaired_by_materializing_it_again(pg_ticks, t
     ids = sorted(i for path in export_dir.glob("ticks_*.parquet") for i in ids_in(path))
     start = dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc)
     assert ids == expected_ids(start, start + dt.timedelta(days=1))       # the window exactly once
-    state = StateStore(path=str(tmp_path / ".rivet_state.db"))
+    state = state_in(tmp_path)
     assert sorted(state.partition_objects("ticks", "2024-01-02")) == sorted(p.name for p in export_dir.iterdir() if not p.name.startswith(".") and p.name != "_SUCCESS")
 
 
@@ -186,7 +185,7 @@ def test_a_crash_while_a_window_is_exported_again_never_touches_its_committed_fi
 
     # the export's next run finishes the crashed commit (its manifest was written) or removes its parts
     assert materialize_cli(config, home, "ticks", extra=("--partition", "2024-01-03")).returncode == 0
-    [manifest_uri] = StateStore(path=str(tmp_path / ".rivet_state.db")).manifest_uris("ticks", ["2024-01-02"])
+    [manifest_uri] = state_in(tmp_path).manifest_uris("ticks", ["2024-01-02"])
     manifest = json.loads(Path(urlparse(manifest_uri).path).read_text())
     listed = sorted(f["name"] for f in manifest["files"])
     assert sorted(p.name for p in export_dir.glob("ticks_2024-01-02*.parquet")) == listed   # nothing else left

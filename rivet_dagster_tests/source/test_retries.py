@@ -13,8 +13,7 @@ from rivet_dagster.config import load_config
 from rivet_dagster.modes.chunk_plan import register_plan
 from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.source.errors import PERMANENT, classify
-from rivet_dagster.state.store import StateStore
-from rivet_dagster_tests.conftest import materialize, sql_engine, write_config
+from rivet_dagster_tests.conftest import materialize, sql_engine, state_in, write_config
 
 SLOW = {  # ~20 000 rows that take the server a few seconds to produce, so there is time to cut them off
     "postgres": ("pg_url", "SELECT g AS id, pg_sleep(0.0001)::text AS s FROM generate_series(1, 20000) g",
@@ -69,16 +68,16 @@ def test_a_connection_killed_mid_fetch_is_retried_and_every_row_arrives_once(eng
         loaded = load_config(config)
         [run["partition_key"]] = register_plan(instance, loaded, loaded.exports[0],
                                                SourceDatabase(loaded.source, loaded.base_dir),
-                                               StateStore(path=str(tmp_path / ".rivet_state.db")))
+                                               state_in(tmp_path))
     if mode == "incremental":  # a stored cursor, so the read that is cut binds it
-        StateStore(path=str(tmp_path / ".rivet_state.db")).close_window("slow", 0)
+        state_in(tmp_path).close_window("slow", 0)
     killer = cut_off_once(url, find, kill)
     result = materialize(config, instance=instance, **run)
     killer.join(timeout=5)
     assert result.asset_materializations_for_node("slow")[0].metadata["source_retries"].value == 1
     [path] = list(export_dir.glob("slow_*.parquet"))
     assert sorted(pq.read_table(path)["id"].to_pylist()) == list(range(1, 20001))
-    assert StateStore(path=str(tmp_path / ".rivet_state.db")).metrics("slow")[0]["retries"] == 1
+    assert state_in(tmp_path).metrics("slow")[0]["retries"] == 1
 
 
 def permanent_failure(config):
@@ -105,7 +104,7 @@ def test_a_missing_table_fails_at_once(engine, fixture, request, tmp_path, expor
         "tuning": {"max_retries": 3, "retry_backoff_ms": 5000}, "destination": {"type": "local", "path": str(export_dir)}}])
     message, seconds = permanent_failure(config)
     assert "no_such_table" in message and "the table does not exist; not retried" in message and seconds < 5
-    assert StateStore(path=str(tmp_path / ".rivet_state.db")).metrics("missing")[0]["retries"] == 0
+    assert state_in(tmp_path).metrics("missing")[0]["retries"] == 0
 
 
 @pytest.mark.parametrize("engine, fixture, statement, transient", [

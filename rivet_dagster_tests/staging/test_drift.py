@@ -3,8 +3,7 @@ metadata; `on_schema_drift: fail` stops the run before anything is committed."""
 import pytest
 
 from rivet_dagster.staging.drift import schema_drift
-from rivet_dagster.state.store import StateStore
-from rivet_dagster_tests.conftest import materialize, run_sql, write_config
+from rivet_dagster_tests.conftest import materialize, run_sql, state_in, write_config
 
 
 def test_drift_lists_added_removed_and_retyped_columns_ignoring_order():
@@ -49,7 +48,7 @@ def test_fail_stops_the_run_before_the_commit(shapes, tmp_path, export_dir):
     message = result.get_step_failure_events()[0].event_specific_data.error.message
     assert "the schema changed since the last committed run (removed: name (string))" in message
     assert len(list(export_dir.glob("shapes_*.parquet"))) == 1          # only the first run's file
-    state = StateStore(path=str(tmp_path / ".rivet_state.db"))
+    state = state_in(tmp_path)
     assert [m["status"] for m in state.metrics("shapes")] == ["failed", "success"]
     assert [c["name"] for c in state.last_schema("shapes")] == ["id", "name"]  # the committed schema stands
 
@@ -58,5 +57,5 @@ def test_a_reordered_select_is_not_a_schema_change(shapes, tmp_path, export_dir)
     materialize(shapes_config(tmp_path, shapes, export_dir, "SELECT id, name FROM shapes", "fail"))
     result = materialize(shapes_config(tmp_path, shapes, export_dir, "SELECT name, id FROM shapes", "fail"))
     assert "schema_drift" not in result.asset_materializations_for_node("shapes")[0].metadata
-    assert [m["schema_changed"] for m in StateStore(path=str(tmp_path / ".rivet_state.db")).metrics("shapes")] == [
+    assert [m["schema_changed"] for m in state_in(tmp_path).metrics("shapes")] == [
         0, 0]                                                           # as Rivet: column order is ignored

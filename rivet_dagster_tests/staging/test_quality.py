@@ -2,8 +2,7 @@
 with nothing committed (no file, no manifest, no cursor move) and says which column and by how much."""
 import pytest
 
-from rivet_dagster.state.store import StateStore
-from rivet_dagster_tests.conftest import materialize, run_sql, write_config
+from rivet_dagster_tests.conftest import materialize, run_sql, state_in, write_config
 
 TABLES = {
     "postgres": ("pg_url", "CREATE TABLE people AS SELECT g AS id, CASE WHEN g % 4 = 0 THEN NULL ELSE 'p' || g END "
@@ -33,7 +32,7 @@ def quality_check(result):
 
 
 def assert_nothing_committed(tmp_path, out):
-    state = StateStore(path=str(tmp_path / ".rivet_state.db"))
+    state = state_in(tmp_path)
     assert list(out.glob("*people*")) == []                            # no file, no manifest
     assert state.files("people") == [] and state.cursor("people") is None
     assert state.metrics("people")[0]["status"] == "failed"

@@ -24,8 +24,9 @@ INTERVAL_S = 60
 def still_working(instance: dg.DagsterInstance, log=None) -> Callable[[str, str | None], bool]:
     """Whether the run that left staged files or an unfinished commit may still be working on them: not when
     Dagster saw it finish (its process may live on: `rivet-dagster run` runs one export after another), not when
-    its owner process is dead (then Dagster is told the run failed); when that cannot be told (another host),
-    while Dagster knows the run."""
+    its owner process is dead (then Dagster is told the run failed). A process on another host (a shared state
+    store or destination) is taken to be working until Dagster sees its run finish: only its own host can tell
+    that it died. A leftover without an owner token is working while Dagster knows its run."""
     def check(run_id: str, owner: str | None) -> bool:
         run = instance.get_run_by_id(run_id)
         if run is not None and run.is_finished:
@@ -38,7 +39,9 @@ def still_working(instance: dg.DagsterInstance, log=None) -> Callable[[str, str 
             instance.event_log_storage.free_concurrency_slots_for_run(run_id)
             if log is not None:
                 log.warning(f"run {run_id}'s process ({owner}) is gone: marked it failed in Dagster")
-        return alive if alive is not None else run is not None
+        if alive is None:
+            return bool(owner) or run is not None
+        return alive
     return check
 
 

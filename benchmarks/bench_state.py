@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""The state store at scale: a chunk plan of N chunks (default 20,000) saved, its statuses listed, chunks marked
+one by one, and the plan reset, on the SQLite file and on a PostgreSQL database side by side; and the same plan's
+partition keys added to, listed from and removed from a Dagster instance (what `register_plan` / `reset_plan` do
+beside the store).
+
+    python benchmarks/bench_state.py [--chunks 20000] [--updates 1000] [--dagster]
+
+BENCH_STATE_URL names the PostgreSQL database (default postgresql://postgres@127.0.0.1:5432/test); the script
+works in a schema of its own and drops it. `--dagster` times the partition keys on a fresh instance with SQLite
+storage (removal is one call per key in Dagster's public API: slow).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+
+from rivet_dagster.state.store import StateStore, close_connections
+
+
+def timed(label: str, call) -> None:
+    start = time.perf_counter()
+    result = call()
+    print(f"  {label:<34} {time.perf_counter() - start:8.3f} s" + (f"  ({result})" if result is not None else ""))
+
+
+def bench_store(store: StateStore, chunks: int, updates: int) -> None:
+    plan = [(f"{i:012d}-{i:012d}", i, i) for i in range(chunks)]
+    timed(f"save_chunk_plan ({chunks:,} chunks)", lambda: store.save_chunk_plan("bench", "plan", plan))
+    timed("chunk_tasks (list statuses)", lambda: len(store.chunk_tasks("bench")))
+    timed(f"chunk_completed x {updates:,}", lambda: [store.chunk_completed("bench", key, 1, [key])
+                                                    for key, _, _ in plan[:updates]] and None)
+    timed("reset_chunks", lambda: store.reset_chunks("bench"))
+
+
+def bench_dagster(chunks: int) -> None:
+    keys = [f"{i:012d}-{i:012d}" for i in range(chunks)]
+    with tempfile.TemporaryDirectory() as home:
+        Path(home, "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        with dg.DagsterInstance.from_config(home) as instance:
+            timed(f"add_dynamic_partitions ({chunks:,})", lambda: instance.add_dynamic_partitions("bench", keys))
+            timed("get_dynamic_partitions", lambda: len(instance.get_dynamic_partitions("bench")))
+            sample = keys[:500]
+            start = time.perf_counter()
+            for key in sample:
+                instance.delete_dynamic_partition("bench", key)
+            each = (time.perf_counter() - start) / len(sample)
+            print(f"  {'delete_dynamic_partition (each)':<34} {each * 1000:8.3f} ms  (x {chunks:,} = "
+                  f"{each * chunks:.0f} s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--chunks", type=int, default=20_000)
+    parser.add_argument("--updates", type=int, default=1_000)
+    parser.add_argument("--dagster", action="store_true")
+    args = parser.parse_args()
+    url = os.environ.get("BENCH_STATE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    schema = f"bench_state_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            for name, store in [("sqlite", StateStore(path=str(Path(folder) / "state.db"))),
+                                ("postgres", StateStore(url=f"{url}?options=-csearch_path%3D{schema}"))]:
+                print(f"{name}:")
+                store.check()
+                bench_store(store, args.chunks, args.updates)
+        close_connections()
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+    if args.dagster:
+        print("dagster instance (SQLite storage):")
+        bench_dagster(args.chunks)
+
+
+if __name__ == "__main__":
+    main()

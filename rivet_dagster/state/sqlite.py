@@ -1,0 +1,104 @@
+"""The embedded state store: an SQLite file (WAL, busy timeout, synchronous=FULL), one short connection per call.
+
+SQLite serialises writers itself (`BEGIN IMMEDIATE`), so an exclusive transaction needs no lock of its own.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rivet_dagster.state.errors import StateStoreError
+from rivet_dagster.state.migrations import NewerSchema, migrate
+
+_MIGRATED: set[tuple[str, int]] = set()  # database files this process has already brought to the newest version
+
+
+class SqliteConnection(sqlite3.Connection):
+    """sqlite3's connection with the interface the store writes against (`exclusive`, `dialect`, `json_list`)."""
+
+    dialect = "sqlite"
+    json_list = "(SELECT value FROM json_each(?))"  # `IN` this: the values of a JSON array bound as one parameter
+
+    def has_table(self, name: str) -> bool:
+        return self.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() \
+            is not None
+
+    @contextmanager
+    def exclusive(self, key: str) -> Iterator[SqliteConnection]:
+        """A write transaction; `key` (what it writes) does not matter: SQLite lets one writer in at a time."""
+        self.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+            self.execute("COMMIT")
+        except BaseException:
+            self.execute("ROLLBACK")
+            raise
+
+
+class SqliteDatabase:
+    dialect = "sqlite"
+
+    def __init__(self, path: str, busy_timeout_ms: int):
+        self.path, self.busy_timeout_ms = path, busy_timeout_ms
+
+    @property
+    def location(self) -> str:
+        return self.path
+
+    def close(self) -> None:
+        """Nothing stays open between calls."""
+
+    def exists(self) -> bool:
+        return Path(self.path).exists()
+
+    @contextmanager
+    def connect(self) -> Iterator[SqliteConnection]:
+        try:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None,
+                                   factory=SqliteConnection)
+        except (OSError, sqlite3.Error) as exc:
+            raise self.refused(exc) from None
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.row_factory = sqlite3.Row
+            database = (self.path, os.stat(self.path).st_ino)  # a recreated file is migrated again
+            if database not in _MIGRATED:
+                migrate(conn)
+                _MIGRATED.add(database)
+            yield conn
+        except (sqlite3.Error, NewerSchema) as exc:
+            raise self.refused(exc) from None
+        finally:
+            conn.close()
+
+    def check(self) -> None:
+        with self.connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")  # waits for, or fails on, another writer's lock
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                conn.execute(f"PRAGMA user_version = {int(version)}")  # a write, rolled back: fails if read-only
+            finally:
+                conn.execute("ROLLBACK")
+
+    def refused(self, exc: BaseException) -> BaseException:
+        text = str(exc).lower()
+        where = f"the state store {self.path}"
+        if isinstance(exc, NewerSchema):
+            return StateStoreError(f"{where} was written by a newer rivet-dagster ({exc}): upgrade rivet-dagster, or "
+                                   "point this config at another state store")
+        if "not a database" in text or "malformed" in text:
+            return StateStoreError(f"{where} is not a readable SQLite database ({exc}): restore it from a backup, or "
+                                   "move it away to start without state (cursors and checkpoints are then forgotten)")
+        if "locked" in text or "busy" in text:
+            return StateStoreError(f"{where} is locked by another process ({exc}, waited "
+                                   f"{self.busy_timeout_ms / 1000:g}s): let that process finish, or stop it")
+        if "readonly" in text or "read-only" in text or "unable to open" in text or isinstance(exc, OSError):
+            return StateStoreError(f"{where} cannot be opened for writing ({exc}): check the permissions of the "
+                                   "file and its folder")
+        return exc
