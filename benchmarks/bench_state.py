@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The state store at scale: a chunk plan of N chunks (default 20,000) saved, its statuses listed, chunks marked
-one by one, and the plan reset, on the SQLite file and on a PostgreSQL database side by side; and the same plan's
-partition keys added to, listed from and removed from a Dagster instance (what `register_plan` / `reset_plan` do
-beside the store).
+one by one, the plan reset, and one run's claims on every chunk taken, renewed and released, on the SQLite file
+and on a PostgreSQL database side by side; and the same plan's partition keys added to, listed from and removed
+from a Dagster instance (what `register_plan` / `reset_plan` do beside the store).
 
     python benchmarks/bench_state.py [--chunks 20000] [--updates 1000] [--dagster]
 
@@ -38,6 +38,11 @@ def bench_store(store: StateStore, chunks: int, updates: int) -> None:
     timed(f"chunk_completed x {updates:,}", lambda: [store.chunk_completed("bench", key, 1, [key])
                                                     for key, _, _ in plan[:updates]] and None)
     timed("reset_chunks", lambda: store.reset_chunks("bench"))
+    keys = [key for key, _, _ in plan]
+    timed(f"take_claims ({chunks:,}, one run)", lambda: len(store.take_claims("bench", keys, "run", "me",
+                                                                             lambda run, owner: True)[0]))
+    timed("renew_claims (the heartbeat)", lambda: len(store.renew_claims("bench", "run", "me", keys)) or None)
+    timed("release_claims", lambda: store.release_claims("bench", "run", "me", keys))
 
 
 def bench_dagster(chunks: int) -> None:

@@ -2,13 +2,15 @@
 the rest in `commit/protocol.py`, one step each.
 
 `reached(Stage.X)` is called at the end of stage X. With `RIVET_CRASH_AT=<stage>` in the environment the
-process kills itself there with SIGKILL, which is how the crash tests place a real crash. The variable is
-read once at import, so when it is unset a boundary costs one comparison.
+process kills itself there with SIGKILL, which is how the crash tests place a real crash; with
+`RIVET_STOP_AT=<stage>` it stops itself there (SIGSTOP) the first time, until it is continued, which is how the
+claim tests place a real stall. The variables are read once at import, so when they are unset a boundary costs two comparisons.
 """
 from __future__ import annotations
 
 import os
 import signal
+import threading
 from enum import Enum
 
 
@@ -29,8 +31,20 @@ class Stage(str, Enum):
 
 
 _CRASH_AT = os.environ.get("RIVET_CRASH_AT") or None
+_STOP_AT = os.environ.get("RIVET_STOP_AT") or None
 
 
 def reached(stage: Stage) -> None:
+    # sent to the calling thread, which so stops or dies at this very line (another thread could take a
+    # signal sent to the process a moment later)
     if _CRASH_AT is not None and _CRASH_AT == stage.value:
-        os.kill(os.getpid(), signal.SIGKILL)
+        signal.pthread_kill(threading.get_ident(), signal.SIGKILL)
+    if _STOP_AT is not None and _STOP_AT == stage.value:
+        _stop_once()
+
+
+def _stop_once() -> None:
+    """The first thread to reach the stage stops the process; once continued, the run goes on to its end."""
+    global _STOP_AT
+    _STOP_AT = None
+    signal.pthread_kill(threading.get_ident(), signal.SIGSTOP)

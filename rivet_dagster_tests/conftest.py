@@ -23,7 +23,7 @@ import yaml
 
 from rivet_dagster import build_definitions
 from rivet_dagster.config.sections import STATE_URL_ENV
-from rivet_dagster.state.store import STATE_FILE, StateStore, close_connections
+from rivet_dagster.state.store import StateStore, close_connections, default_store
 
 PG_ADMIN_URL = os.environ.get("RIVET_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MARIADB_ADMIN_URL = os.environ.get("RIVET_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
@@ -89,9 +89,7 @@ def state_backend(request, monkeypatch) -> Iterator[str]:
 
 def state_in(directory: Path) -> StateStore:
     """The state store of a config in `directory` that has no `state:` block, in this test."""
-    if os.environ.get(STATE_URL_ENV):
-        return StateStore(url_env=STATE_URL_ENV)
-    return StateStore(path=str(directory / STATE_FILE))
+    return default_store(directory)
 
 
 def assert_intact(conn) -> None:

@@ -116,6 +116,10 @@ def show_chunks(args: argparse.Namespace) -> int:
         raise CliError(f"export '{export.name}' is mode: {export.mode}; only chunked exports have chunks")
     store = state_store(config)
     tasks = store.chunk_tasks(export.name) if store else []
+    held = {c["scope"]: c for c in store.claims(export.name) if c["left_ms"] > 0} if store else {}
+    for task in tasks:  # the run exporting it now, on whichever host (its claim's lease runs)
+        claim = held.get(task["chunk_key"])
+        task["held_by"] = None if claim is None else f"run {claim['run_id'][:8]} on {claim['owner'].split(':')[0]}"
     if args.json:
         print_json(tasks)
         return 0
@@ -125,9 +129,9 @@ def show_chunks(args: argparse.Namespace) -> int:
     statuses = Counter(task["status"] for task in tasks)
     print(f"{export.name}: {statuses['completed']}/{len(tasks)} chunks completed"
           + "".join(f", {statuses[s]} {s}" for s in ("running", "failed", "pending") if statuses[s]))
-    print_table(["CHUNK", "STATUS", "START", "END", "ATTEMPTS", "ROWS", "UPDATED", "ERROR"],
+    print_table(["CHUNK", "STATUS", "START", "END", "ATTEMPTS", "ROWS", "UPDATED", "HELD BY", "ERROR"],
                 [[t["chunk_key"], t["status"], t["start_key"], t["end_key"], t["attempts"], t["rows_written"],
-                  t["updated_at"], first_line(t["last_error"])] for t in tasks])
+                  t["updated_at"], t["held_by"], first_line(t["last_error"])] for t in tasks])
     return 0
 
 

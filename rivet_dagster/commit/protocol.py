@@ -16,7 +16,9 @@
 
 A failure before the metric records a failed metric and re-raises, so Dagster records no materialization and
 the step can simply be rerun. A crash is repaired by the export's next run (`recover`): a commit without its
-manifest is removed; one whose manifest was written is rolled forward (published and recorded).
+manifest is removed; one whose manifest was written is rolled forward (published and recorded). A scope that runs
+claim (`state/claims.py`) is repaired by whoever takes its claim over, on any host; each write of its commit is
+fenced by the claim.
 """
 from __future__ import annotations
 
@@ -35,7 +37,9 @@ from rivet_dagster.retries import Retrier
 from rivet_dagster.stages import Stage, reached
 from rivet_dagster.staging import folders
 from rivet_dagster.staging.staged import StagedExport
+from rivet_dagster.state import claims
 from rivet_dagster.state.cursors import Window
+from rivet_dagster.state.errors import ClaimHeld, ClaimLost
 from rivet_dagster.state.records import FileRecord, MetricRecord
 from rivet_dagster.state.store import StateStore
 
@@ -45,17 +49,29 @@ StillWorking = Callable[[str, str | None], bool]  # (run id, owner token) -> may
 # --- before the read ------------------------------------------------------------------------------------------------
 
 def recover(config: RivetConfig, export: ExportConfig, state: StateStore, run_id: str, still_working: StillWorking,
-            log) -> Path:
-    """Check the destination's credentials, clean up after crashed runs of this export (their staging folders,
-    the commits they left), and open this run's staging folder."""
+            log, claimed: bool = False) -> Path:
+    """Check the destination's credentials, clean up after crashed runs of this export (this host's staging
+    folders, the commits they left), and open this run's staging folder. With `claimed` (the export's runs claim
+    their scopes), a commit is repaired by taking over its scope's claim: only once the lease of the run that left
+    it expired, or that run is known to be gone, whatever host it ran on."""
     destination, tuning = open_destination(export.destination), config.tuning_for(export)
     retrier = _retrier(destination, tuning.max_retries, tuning.retry_backoff_ms, log)
     retrier.call("preflight", destination.preflight)
     root = folders.staging_root(config, export)
     folders.sweep(root, export.name, still_working)
     for commit in state.pending_commits(export.name):
-        if not still_working(commit["run_id"], commit["owner"]):
+        if not claimed:
+            if not still_working(commit["run_id"], commit["owner"]):
+                _finish_interrupted(export.name, commit, destination, state, retrier, log)
+            continue
+        try:
+            claim = claims.take_one(state, export.name, commit["partition_key"], run_id, still_working)
+        except ClaimHeld:
+            continue  # its run (or the scope's next one) is still at work
+        try:
             _finish_interrupted(export.name, commit, destination, state, retrier, log)
+        finally:
+            claims.release([claim])
     return folders.run_dir(root, export.name, run_id)
 
 
@@ -127,9 +143,15 @@ def _commit_one(staged: StagedExport, destination: Destination, state: StateStor
             state.record_schema(staged.export_name, staged.run_id, staged.schema_columns())
         schema_changed = staged.schema_drift is not None
     except BaseException as exc:
+        claim = staged.claim  # a write that failed because another run took the scope over is a lost claim
+        lost = claim is not None and (isinstance(exc, ClaimLost) or not claim.still_held())
+        if lost:
+            withdraw(staged, destination, state, retrier, log)
         record_failure(state, staged.export_name, staged.run_id, staged.mode, staged.format, staged.tuning_profile,
                        staged.extract_seconds + time.monotonic() - started, exc, staged.partition_key,
                        staged.source_retries + retrier.retries)
+        if lost:
+            claim.ensure("rest of its commit")
         raise
     finally:
         staged.retries = retrier.retries
@@ -151,13 +173,14 @@ def start_commit(staged: StagedExport, destination: Destination, state: StateSto
     """The names about to be written, and who writes them, so a crash can be undone; `_SUCCESS` withdrawn."""
     if _has_manifest(staged, destination):
         state.commit_started(staged.export_name, staged.run_id, staged.file_stem, staged.partition_key,
-                             staged.file_names, manifest_name(staged.file_stem), current_owner())
+                             staged.file_names, manifest_name(staged.file_stem), current_owner(), staged.claim)
         _mark_complete(destination, False, retrier, log)
     reached(Stage.STARTED)
 
 
 def upload_parts(staged: StagedExport, destination: Destination, retrier: Retrier) -> None:
     for part, name in zip(staged.parts, staged.file_names):
+        _ensure_claim(staged, f"upload of {name}")
         staged.uris.append(retrier.call(f"upload of {name}",
                                         lambda part=part, name=name: destination.commit(part.path, name)))
         reached(Stage.COMMITTED)
@@ -167,12 +190,14 @@ def write_manifest(staged: StagedExport, destination: Destination, retrier: Retr
     """Last of the files: readers trust a file set only when its manifest is there."""
     if _has_manifest(staged, destination):
         name = manifest_name(staged.file_stem)
+        _ensure_claim(staged, f"write of {name}")
         staged.manifest_uri = retrier.call(f"write of {name}", lambda: destination.write_bytes(
             name, manifest_document(staged, staged.uris)))
         reached(Stage.MANIFEST)
 
 
 def publish_parts(staged: StagedExport, destination: Destination, retrier: Retrier) -> None:
+    _ensure_claim(staged, f"publication of {staged.file_stem}")
     retrier.call(f"publication of {staged.file_stem}", lambda: destination.publish(staged.file_names))
     reached(Stage.PUBLISHED)
 
@@ -182,12 +207,14 @@ def record_files(staged: StagedExport, state: StateStore) -> None:
         run_id=staged.run_id, export_name=staged.export_name, partition_key=staged.partition_key,
         file_name=name, uri=uri, row_count=part.rows, bytes=part.bytes, format=staged.format,
         compression=staged.compression, checksum=f"sha256:{part.sha256}")
-        for name, uri, part in zip(staged.file_names, staged.uris, staged.parts)], staged.manifest_uri)
+        for name, uri, part in zip(staged.file_names, staged.uris, staged.parts)], staged.manifest_uri,
+        staged.claim)
     reached(Stage.RECORDED)
 
 
 def remove_superseded(staged: StagedExport, destination: Destination, state: StateStore, retrier: Retrier) -> None:
     """A re-materialized partition's previous files, a repaired window's leftovers: new names never overwrite."""
+    _ensure_claim(staged, "removal of the files it supersedes")
     _remove(staged.export_name, sorted(set(staged.replaces) - set(staged.file_names)), destination, state, retrier)
     reached(Stage.SUPERSEDED)
 
@@ -195,9 +222,10 @@ def remove_superseded(staged: StagedExport, destination: Destination, state: Sta
 def advance(staged: StagedExport, destination: Destination, state: StateStore, retrier: Retrier, log) -> None:
     """The cursor or the chunk checkpoint moves only now; the folder is complete again (`_SUCCESS`)."""
     if staged.window is not None:
-        state.close_window(staged.export_name, staged.window.up_to)
+        state.close_window(staged.export_name, staged.window.up_to, staged.claim)
     if staged.checkpoint:
-        state.chunk_completed(staged.export_name, staged.partition_key, staged.rows, staged.file_names)
+        state.chunk_completed(staged.export_name, staged.partition_key, staged.rows, staged.file_names,
+                              staged.claim)
     if _has_manifest(staged, destination):
         _mark_complete(destination, True, retrier, log, staged.manifest_uri)
     reached(Stage.CURSOR)
@@ -230,7 +258,31 @@ def record_failure(state: StateStore, export_name: str, run_id: str, mode: str, 
         pass
 
 
+def withdraw(staged: StagedExport, destination: Destination, state: StateStore, retrier: Retrier, log) -> None:
+    """This run lost its claim mid-commit: what it uploaded goes, unless its manifest is written and its commit
+    still pending (the scope's next holder then rolls it forward, as after a crash) or another run already rolled
+    it forward (its files are recorded)."""
+    names = staged.file_names[:len(staged.uris)] + ([manifest_name(staged.file_stem)] if staged.manifest_uri else [])
+    pending = any(c["run_id"] == staged.run_id and c["file_stem"] == staged.file_stem
+                  for c in state.pending_commits(staged.export_name))
+    if (staged.manifest_uri and pending) or state.recorded_names(staged.export_name, staged.file_names):
+        log.warning(f"{staged.export_name}: lost its claim on {staged.claim.label} after its manifest was written; "
+                    "the run that holds it now rolls the files forward")
+        return
+    for name in names:
+        retrier.call(f"removal of {name}", lambda name=name: destination.remove(name))
+    state.forget_commit(staged.export_name, staged.run_id, staged.file_stem)
+    log.warning(f"{staged.export_name}: lost its claim on {staged.claim.label}; removed the {len(names)} file(s) "
+                "this run had uploaded for it")
+
+
 # --- helpers ------------------------------------------------------------------------------------------------------
+
+def _ensure_claim(staged: StagedExport, doing: str) -> None:
+    """Before each write to the destination: the run still holds the scope (ClaimLost if not)."""
+    if staged.claim is not None:
+        staged.claim.ensure(doing)
+
 
 def _retrier(destination: Destination, max_retries: int, backoff_ms: int, log) -> Retrier:
     return store_retrier(destination.describe(), max_retries, backoff_ms, log)

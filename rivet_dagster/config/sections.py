@@ -76,10 +76,13 @@ STATE_URL_ENV = "RIVET_STATE_URL"  # Rivet's variable: a PostgreSQL state store 
 class StateConfig(Strict):
     """rivet-dagster: where the state store lives. `path` is an SQLite file (relative to the config; default
     `.rivet_state.db` beside it); `url` / `url_env` name a shared PostgreSQL database (`postgresql://...`). A
-    password goes in `url_env` or libpq's own PGPASSWORD / .pgpass, so it never shows in Dagster's UI."""
+    password goes in `url_env` or libpq's own PGPASSWORD / .pgpass, so it never shows in Dagster's UI.
+    `lease_seconds`: how long a run's claim on a chunk or window outlives its last renewal, so how soon another run
+    may take over the work of one that crashed or stalled (`state/claims.py`)."""
     path: str | None = None
     url: str | None = None
     url_env: str | None = None
+    lease_seconds: float | None = Field(default=None, ge=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -91,7 +94,7 @@ class StateConfig(Strict):
     @model_validator(mode="after")
     def _one_place(self):
         given = [k for k in ("path", "url", "url_env") if getattr(self, k) is not None]
-        if len(given) != 1:
+        if len(given) > 1 or not (given or self.lease_seconds):
             raise KeyedError(given[1] if given else "url", "specify exactly one of 'path', 'url' or 'url_env'")
         if self.url is not None and urlsplit(self.url).password is not None:
             raise KeyedError("url", "the state store's url holds a password; give the url through 'url_env' (or "

@@ -35,6 +35,8 @@ from rivet_dagster.staging.quality import QualityResult
 from rivet_dagster.staging.scope import file_key
 from rivet_dagster.staging.staged import StagedExport
 from rivet_dagster.staging.step import SharedReads, stage_export
+from rivet_dagster.state import claims
+from rivet_dagster.state.errors import ClaimLost
 
 
 def export_chunks(context: dg.AssetExecutionContext, config: RivetConfig, export: ExportConfig,
@@ -74,6 +76,7 @@ class _ChunkRun:
         self.commit_lock = threading.Lock()
         self.committed: list[StagedExport] = []
         self.qualities: dict[str, QualityResult] = {}
+        self.claims: dict[str, claims.Claim] = {}  # the run's chunks that are its own to export
         self.schema_changed, self.commit_seconds = False, 0.0
 
     def materialize(self):
@@ -83,20 +86,26 @@ class _ChunkRun:
         started = time.monotonic()
         try:
             self.query = self.config.query_for(self.export, self.params)  # a ${KEY} nothing fills fails first
-            self.run_dir = protocol.recover(self.config, self.export, self.state, self.run_id,
-                                            still_working(self.context.instance, self.context.log), self.context.log)
+            self.working = still_working(self.context.instance, self.context.log)
+            self.run_dir = protocol.recover(self.config, self.export, self.state, self.run_id, self.working,
+                                            self.context.log, claimed=True)
+            # another run's chunks: left to it, their checkpoints and files untouched
+            self.claims, refused = claims.take(self.state, self.export.name, self.keys, self.run_id, self.working)
             self.shared = SharedReads(source_retrier(self.tuning, self.context.log, self.source).call(
                 f"{self.export.name}: the export query", lambda: describe(self.source, self.query, self.tuning)),
                 Connections(self.source), workers=self.workers)
         except BaseException as exc:
+            claims.release(self.claims.values())
             protocol.record_failure(self.state, self.export.name, self.run_id, self.export.mode, self.export.format,
                                     self.tuning.profile_label, time.monotonic() - started, exc)
             raise
-        failures: dict[str, BaseException] = {}
+        for error in refused.values():
+            self.context.log.warning(str(error))
+        failures: dict[str, BaseException] = dict(refused)
         progress = _Progress(self.export.name, len(self.keys), self.context.log)
         try:
             with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix=f"{self.export.name}-chunk") as pool:
-                pending = {pool.submit(self._chunk, key): key for key in self.keys}
+                pending = {pool.submit(self._chunk, key): key for key in self.keys if key in self.claims}
                 try:
                     while pending:  # Dagster's log and events are written here, by the step's own thread
                         finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
@@ -115,6 +124,7 @@ class _ChunkRun:
                     for future in pending:
                         future.cancel()
         finally:
+            claims.release(self.claims.values())
             self.log.flush()
             self.shared.connections.close()
             protocol.abandon(self.run_dir)
@@ -130,7 +140,7 @@ class _ChunkRun:
         while True:
             try:
                 return self._attempt(key)
-            except (IntegrityError, dg.Failure):
+            except (IntegrityError, dg.Failure, ClaimLost):
                 raise
             except Exception as exc:
                 if attempt >= attempts:
@@ -154,7 +164,7 @@ class _ChunkRun:
                 self.config, export, self.source, self.run_id, self.log, chunk_dir, self.query,
                 lambda columns: self.mode.scope(export, self.source, state, self.query, columns, self.log, key),
                 key, self.shared))
-            staged.source_retries = retrier.retries
+            staged.source_retries, staged.claim = retrier.retries, self.claims[key]
             if staged.quality is not None:
                 self.qualities[key] = staged.quality
                 if not staged.quality.passed:
@@ -170,7 +180,7 @@ class _ChunkRun:
                 self.commit_seconds += seconds
         except BaseException as exc:
             folders.remove(chunk_dir)
-            if checkpoint:
+            if checkpoint and not isinstance(exc, ClaimLost):  # a lost chunk's checkpoint is its new holder's
                 state.chunk_failed(export.name, key, f"{type(exc).__name__}: {exc}")
             if not committing:  # a failed commit records its own metric
                 protocol.record_failure(state, export.name, self.run_id, export.mode, export.format,

@@ -1,5 +1,5 @@
-"""The asset factory: the translator's spec, and a body that recovers what crashed runs left, stages each
-partition of the run, and runs the gates that must stop a commit. The IO manager commits what it returns; a
+"""The asset factory: the translator's spec, and a body that recovers what crashed runs left, claims and stages
+each partition of the run, and runs the gates that must stop a commit. The IO manager commits what it returns; a
 mode whose runs work through many chunks commits each one in the step (`chunk_step.py`)."""
 
 import time  # no `from __future__ import annotations`: Dagster reads the run config's annotation at definition
@@ -18,6 +18,7 @@ from rivet_dagster.defs.translator import check_specs_for, policies_for, spec_fo
 from rivet_dagster.modes import mode_of
 from rivet_dagster.source.errors import source_retrier
 from rivet_dagster.staging.step import stage_export
+from rivet_dagster.state import claims
 
 
 def build_export_asset(config: RivetConfig, export: ExportConfig, names: DefinitionNames) -> dg.AssetsDefinition:
@@ -37,11 +38,15 @@ def build_export_asset(config: RivetConfig, export: ExportConfig, names: Definit
         keys = context.partition_keys if spec.partitions_def is not None else [None]
         state, source = getattr(context.resources, names.state), getattr(context.resources, names.source)
         state.check()  # a store this code cannot use stops the run before the source is read
-        staged, key, started, retrier, run_dir = [], keys[0], time.monotonic(), None, None
+        staged, held, key, started, retrier, run_dir = [], {}, keys[0], time.monotonic(), None, None
         try:
             query = rivet.query_for(export, config.params)  # a ${KEY} nothing fills fails before anything else
             working = still_working(context.instance, context.log)
-            run_dir = protocol.recover(rivet, export, state, context.run.run_id, working, context.log)
+            run_dir = protocol.recover(rivet, export, state, context.run.run_id, working, context.log, mode.claims)
+            if mode.claims:  # the IO manager commits the run's partitions together: all of them, or none
+                held, refused = claims.take(state, export.name, keys, context.run.run_id, working)
+                if refused:
+                    raise next(iter(refused.values()))
             for key in keys:
                 started = time.monotonic()
                 retrier = source_retrier(rivet.tuning_for(export), context.log, source)
@@ -49,12 +54,14 @@ def build_export_asset(config: RivetConfig, export: ExportConfig, names: Definit
                     rivet, export, source, context.run.run_id, context.log, run_dir, query,
                     lambda columns: mode.scope(export, source, state, query, columns, context.log, key), key)))
                 staged[-1].source_retries = retrier.retries
+                staged[-1].claim = held.get(claims.CURSOR_SCOPE if key is None else key)
                 context.log.info(staged[-1].summary())
             # Gates that must stop the commit run here, before the IO manager sees the staged files.
             drift = schema_drift_gate(export, state, staged, context.log)
             if export.quality is not None:
                 yield from quality_gate(export, [s.quality for s in staged], keys)
         except BaseException as exc:
+            claims.release(held.values())  # nothing will be committed (else the IO manager releases them)
             if run_dir is not None:
                 protocol.abandon(run_dir)
             protocol.record_failure(state, export.name, context.run.run_id, export.mode, export.format,

@@ -18,6 +18,7 @@ from rivet_dagster.config.sections import DestinationConfig
 from rivet_dagster.defs.metadata import commit_metadata
 from rivet_dagster.notifications.slack import SlackNotifier
 from rivet_dagster.staging.staged import StagedExport
+from rivet_dagster.state import claims
 from rivet_dagster.state.store import StateStore
 
 DESTINATION_METADATA = "rivet/destination"
@@ -33,7 +34,10 @@ class ExportIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: list[StagedExport]) -> None:
         """Commits each staged file set (one per partition in a range run) in the crash matrix's order."""
         started = time.monotonic()
-        destination, schema_changed = protocol.commit(obj, self.state, context.log)
+        try:
+            destination, schema_changed = protocol.commit(obj, self.state, context.log)
+        finally:  # committed or failed, the scopes the step claimed are free for the next run at once
+            claims.release(staged.claim for staged in obj)
         seconds = time.monotonic() - started
         notify_committed(self.notifier, obj, schema_changed, seconds, context.step_context.previous_attempt_count,
                          context.log)

@@ -29,6 +29,7 @@ class Mode:
     range_key: str | None = None      # the export key naming the column a run reads by (`check` rates its index)
     has_chunks: bool = False          # a chunk plan, chunk checkpoints, `state chunks`, `parallel`
     commits_in_step: bool = False     # the step commits each partition as it finishes (else the IO manager, after)
+    claims: bool = False              # a run claims each scope (chunk, window) before reading it (`state/claims.py`)
 
     # --- the asset: partitions and policies ---------------------------------------------------------------------
     def partitions(self, export: ExportConfig) -> dg.PartitionsDefinition | None:

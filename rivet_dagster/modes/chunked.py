@@ -26,6 +26,7 @@ class Chunked(Mode):
     range_key = "chunk_column"
     has_chunks = True
     commits_in_step = True
+    claims = True
 
     def partitions(self, export: ExportConfig) -> dg.DynamicPartitionsDefinition:
         return dg.DynamicPartitionsDefinition(name=partitions_name(export))

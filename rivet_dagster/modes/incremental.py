@@ -27,6 +27,7 @@ from rivet_dagster.state.store import StateStore
 class Incremental(Mode):
     name = "incremental"
     range_key = "cursor_column"
+    claims = True
 
     def sensors(self, config: RivetConfig, export: ExportConfig, source: SourceDatabase, state: StateStore,
                 tags: Mapping[str, str]) -> list[dg.SensorDefinition]:

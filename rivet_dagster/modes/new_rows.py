@@ -2,7 +2,9 @@
 
 It asks the database for MAX(cursor) over rows after the stored cursor (the cursor is a bound value), so
 it needs no comparison in Python. The run key is that value, and the sensor's own cursor remembers it, so
-one batch of new rows yields one run. A source error fails the tick (shown in the UI); the daemon goes on.
+one batch of new rows yields one run. While a run holds the export's cursor window (its claim's lease runs), the
+sensor waits for it rather than start a run that would only be refused. A source error fails the tick (shown in
+the UI); the daemon goes on.
 """
 from collections.abc import Mapping
 
@@ -14,6 +16,7 @@ from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.source.readers import describe, fetch_value
 from rivet_dagster.source.types import bind_type, query_column
 from rivet_dagster.state import cursors
+from rivet_dagster.state.claims import CURSOR_SCOPE
 from rivet_dagster.state.store import StateStore
 
 DEFAULT_INTERVAL_S = 60
@@ -31,6 +34,9 @@ def build_new_rows_sensor(config: RivetConfig, export: ExportConfig, source: Sou
         description=f"Runs '{export.name}' when rows with {export.cursor_column} past the stored cursor appear.",
     )
     def new_rows(context: dg.SensorEvaluationContext):
+        for claim in state.claims(export.name):
+            if claim["scope"] == CURSOR_SCOPE and claim["left_ms"] > 0:
+                return dg.SkipReason(f"run {claim['run_id']} is exporting the cursor window")
         query = config.query_for(export)
         cast = bind_type(query_column(describe(source, query, tuning), export.cursor_column, export.name,
                                       "cursor_column"))

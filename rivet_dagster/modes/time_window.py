@@ -27,6 +27,7 @@ GRANULARITIES = {"hourly": dg.HourlyPartitionsDefinition, "daily": dg.DailyParti
 class TimeWindowMode(Mode):
     name = "time_window"
     range_key = "time_column"
+    claims = True
 
     def partitions(self, export: ExportConfig) -> dg.TimeWindowPartitionsDefinition | None:
         p = export.partitioning

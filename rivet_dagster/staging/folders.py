@@ -1,13 +1,15 @@
 """Where an export step writes its parts before the IO manager commits them.
 
 Local destinations stage beside the target (`<dir>/.rivet-staging`), so the commit is a rename; cloud and
-stdout destinations stage under `staging_dir` (default: the system temp dir). Each run has its own folder
-`<root>/<export>/<run id>/`: it is removed after a successful commit, kept for diagnosis after a failed one,
-and swept by a later run of the same export once the run that left it has finished.
+stdout destinations stage under `staging_dir` (default: the system temp dir). Each host stages in its own folder
+below that, so hosts that share a destination or a staging folder never touch each other's files. Each run has its
+own folder `<root>/<host>/<export>/<run id>/`: it is removed after a successful commit, kept for diagnosis after a
+failed one, and swept by a later run of the same export on the same host once the run that left it has finished.
 """
 from __future__ import annotations
 
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -20,11 +22,14 @@ OWNER_FILE = ".owner"
 
 
 def staging_root(config: RivetConfig, export: ExportConfig) -> Path:
+    """This host's staging folder for the export's destination."""
     if config.staging_dir is not None:
-        return (config.base_dir / config.staging_dir).absolute()
-    if export.destination.type == "local":
-        return Path(export.destination.local_dir).absolute() / LOCAL_STAGING_DIR
-    return Path(tempfile.gettempdir()) / "rivet-dagster"
+        shared = (config.base_dir / config.staging_dir).absolute()
+    elif export.destination.type == "local":
+        shared = Path(export.destination.local_dir).absolute() / LOCAL_STAGING_DIR
+    else:
+        shared = Path(tempfile.gettempdir()) / "rivet-dagster"
+    return shared / socket.gethostname()
 
 
 def run_dir(root: Path, export_name: str, run_id: str) -> Path:
@@ -51,9 +56,10 @@ def sweep(root: Path, export_name: str, still_working: Callable[[str, str | None
 
 
 def remove(run_directory: Path) -> None:
-    """After a successful commit: the run's folder, then its parents while they are empty."""
+    """After a successful commit: the run's folder, then its parents (export, host, staging root) while they are
+    empty."""
     shutil.rmtree(run_directory, ignore_errors=True)
-    for parent in (run_directory.parent, run_directory.parent.parent):
+    for parent in run_directory.parents[:3]:
         try:
             parent.rmdir()
         except OSError:

@@ -12,6 +12,7 @@ from rivet_dagster.config.sections import DestinationConfig
 from rivet_dagster.staging.parts import StagedPart
 from rivet_dagster.staging.quality import QualityResult
 from rivet_dagster.staging.writers import EXTENSIONS
+from rivet_dagster.state.claims import Claim
 from rivet_dagster.state.cursors import Window
 
 
@@ -43,6 +44,7 @@ class StagedExport:
     replaces: tuple[str, ...] = ()   # committed files this materialization supersedes (same window / partition)
     partition_key: str | None = None
     checkpoint: bool = False         # chunked with chunk_checkpoint: mark the chunk completed after the manifest
+    claim: Claim | None = None       # the run's claim on this scope (chunk, window), which fences its commit
     uris: list[str] = field(default_factory=list)  # filled in by the commit
     manifest_uri: str | None = None
     retries: int = 0                                # destination retries the commit spent

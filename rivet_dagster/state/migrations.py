@@ -111,6 +111,17 @@ MIGRATIONS: list[tuple[int, str]] = [
         PRIMARY KEY (export_name, run_id, file_stem)
     );
     """),
+    (5, """
+    CREATE TABLE claim (
+        export_name TEXT NOT NULL,
+        scope       TEXT NOT NULL,
+        run_id      TEXT NOT NULL,
+        owner       TEXT NOT NULL,
+        fence       INTEGER NOT NULL,
+        expires_ms  INTEGER NOT NULL,
+        PRIMARY KEY (export_name, scope)
+    );
+    """),
 ]
 
 
@@ -143,14 +154,14 @@ def migrate(conn) -> int:
     `?` parameters, `exclusive(key)`, `has_table(name)` and `dialect`. A store already at the newest version is only
     read, so a user who may only read can still open it."""
     if conn.has_table("schema_version"):
-        current = conn.execute("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version").fetchone()["v"]
+        current = _version(conn)
         if current > LATEST:
             raise NewerSchema(current)
         if current == LATEST:
             return current
     with conn.exclusive("schema"):
         conn.execute(ddl(VERSION_TABLE, conn.dialect)[0])
-        current = conn.execute("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version").fetchone()["v"]
+        current = _version(conn)
     if current > LATEST:
         raise NewerSchema(current)
     for version, script in MIGRATIONS:
@@ -163,3 +174,7 @@ def migrate(conn) -> int:
                 conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
         current = version
     return current
+
+
+def _version(conn) -> int:
+    return conn.execute("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version").fetchone()["v"]

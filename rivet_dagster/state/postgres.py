@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from rivet_dagster.state.errors import StateStoreError
+from rivet_dagster.state.errors import StateStoreError, locked, newer_schema
 from rivet_dagster.state.migrations import NewerSchema, migrate
 
 SCHEMES = ("postgresql", "postgres")
@@ -59,10 +59,11 @@ def rows(cursor: psycopg.Cursor):
 
 class PostgresConnection:
     """A psycopg connection with the interface the store writes against: SQL with `?` parameters (the store's
-    SQL holds no other `?` or `%`), `exclusive(key)`, `dialect`, `json_list`."""
+    SQL holds no other `?` or `%`), `exclusive(key)`, `dialect`, `json_list`, `now_ms`."""
 
     dialect = "postgres"
     json_list = "(SELECT json_array_elements_text(CAST(? AS json)))"
+    now_ms = "CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT)"  # the server's clock, one for all hosts
 
     def __init__(self, raw: psycopg.Connection):
         self.raw = raw
@@ -144,11 +145,9 @@ class PostgresDatabase:
         text = str(exc).replace(password, "***") if password else str(exc)
         where = f"the state store {self.location}"
         if isinstance(exc, NewerSchema):
-            return StateStoreError(f"{where} was written by a newer rivet-dagster ({text}): upgrade rivet-dagster, "
-                                   "or point this config at another state store")
+            return newer_schema(where, str(text))
         if isinstance(exc, psycopg.errors.LockNotAvailable):
-            return StateStoreError(f"{where} is locked by another process ({text}, waited "
-                                   f"{self.busy_timeout_ms / 1000:g}s): let that process finish, or stop it")
+            return locked(where, str(text), self.busy_timeout_ms)
         if isinstance(exc, (psycopg.errors.ReadOnlySqlTransaction, psycopg.errors.InsufficientPrivilege)):
             return StateStoreError(f"{where} cannot be written ({text}): connect as a user who may create and "
                                    "write its tables, to a primary server")

@@ -10,17 +10,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from rivet_dagster.state.errors import StateStoreError
+from rivet_dagster.state.errors import StateStoreError, locked, newer_schema
 from rivet_dagster.state.migrations import NewerSchema, migrate
 
 _MIGRATED: set[tuple[str, int]] = set()  # database files this process has already brought to the newest version
 
 
 class SqliteConnection(sqlite3.Connection):
-    """sqlite3's connection with the interface the store writes against (`exclusive`, `dialect`, `json_list`)."""
+    """sqlite3's connection with the interface the store writes against (`exclusive`, `dialect`, `json_list`,
+    `now_ms`)."""
 
     dialect = "sqlite"
     json_list = "(SELECT value FROM json_each(?))"  # `IN` this: the values of a JSON array bound as one parameter
+    now_ms = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"  # the database's clock, ms since 1970
 
     def has_table(self, name: str) -> bool:
         return self.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() \
@@ -90,14 +92,12 @@ class SqliteDatabase:
         text = str(exc).lower()
         where = f"the state store {self.path}"
         if isinstance(exc, NewerSchema):
-            return StateStoreError(f"{where} was written by a newer rivet-dagster ({exc}): upgrade rivet-dagster, or "
-                                   "point this config at another state store")
+            return newer_schema(where, str(exc))
         if "not a database" in text or "malformed" in text:
             return StateStoreError(f"{where} is not a readable SQLite database ({exc}): restore it from a backup, or "
                                    "move it away to start without state (cursors and checkpoints are then forgotten)")
         if "locked" in text or "busy" in text:
-            return StateStoreError(f"{where} is locked by another process ({exc}, waited "
-                                   f"{self.busy_timeout_ms / 1000:g}s): let that process finish, or stop it")
+            return locked(where, str(exc), self.busy_timeout_ms)
         if "readonly" in text or "read-only" in text or "unable to open" in text or isinstance(exc, OSError):
             return StateStoreError(f"{where} cannot be opened for writing ({exc}): check the permissions of the "
                                    "file and its folder")

@@ -16,6 +16,7 @@ import dagster as dg
 from rivet_dagster.config.models import RivetConfig
 from rivet_dagster.config.sections import STATE_URL_ENV
 from rivet_dagster.state import cursors
+from rivet_dagster.state.claims import scope_label
 from rivet_dagster.state.cursors import Window
 from rivet_dagster.state.errors import StateStoreError
 from rivet_dagster.state.records import FileRecord, MetricRecord, utc_now
@@ -26,16 +27,22 @@ _DATABASES: dict[tuple, object] = {}  # one backend per store per process (Postg
 
 
 def store_for(config: RivetConfig) -> "StateStore":
-    """The config's state store: its `state:` block, else `$RIVET_STATE_URL` (as Rivet), else `.rivet_state.db`
-    beside the config."""
+    """The config's state store: where its `state:` block says, else `$RIVET_STATE_URL` (as Rivet), else
+    `.rivet_state.db` beside the config."""
     state = config.state
-    if state is None:
-        if os.environ.get(STATE_URL_ENV):
-            return StateStore(url_env=STATE_URL_ENV)
-        return StateStore(path=str(config.base_dir / STATE_FILE))
-    if state.path is not None:
-        return StateStore(path=str(config.base_dir / state.path))
-    return StateStore(url=state.url, url_env=state.url_env)
+    lease = {} if state is None or state.lease_seconds is None else {"lease_seconds": state.lease_seconds}
+    if state is not None and state.path is not None:
+        return StateStore(path=str(config.base_dir / state.path), **lease)
+    if state is not None and (state.url or state.url_env):
+        return StateStore(url=state.url, url_env=state.url_env, **lease)
+    return default_store(config.base_dir, **lease)
+
+
+def default_store(base_dir, **settings) -> "StateStore":
+    """A config's store when its `state:` block names none: `$RIVET_STATE_URL`, else the file beside it."""
+    if os.environ.get(STATE_URL_ENV):
+        return StateStore(url_env=STATE_URL_ENV, **settings)
+    return StateStore(path=str(base_dir / STATE_FILE), **settings)
 
 
 def close_connections() -> None:
@@ -55,6 +62,7 @@ class StateStore(dg.ConfigurableResource):
     url: str | None = None
     url_env: str | None = None
     busy_timeout_ms: int = 30_000
+    lease_seconds: float = 60.0  # how long a claim outlives its last renewal (`state/claims.py`)
 
     @property
     def database(self):
@@ -116,10 +124,11 @@ class StateStore(dg.ConfigurableResource):
 
     # ---------------------------------------------------------------- writes, in the crash matrix's order
     def commit_started(self, export_name: str, run_id: str, file_stem: str, partition_key: str | None,
-                       file_names: list[str], manifest_name: str | None, owner: str) -> None:
+                       file_names: list[str], manifest_name: str | None, owner: str, claim=None) -> None:
         """Before the first upload: what this commit will write and which process writes it, so a later run can
         clean up after a crash."""
         with self.transaction(export_name) as conn:
+            _fence(conn, claim, "upload of its files")
             conn.execute("INSERT INTO pending_commit (export_name, run_id, file_stem, partition_key, files_json, "
                          "manifest_name, owner, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
                          "ON CONFLICT (export_name, run_id, file_stem) DO UPDATE SET "
@@ -130,11 +139,12 @@ class StateStore(dg.ConfigurableResource):
                           owner, utc_now()))
 
     def record_files(self, export_name: str, run_id: str, file_stem: str, records: list[FileRecord],
-                     manifest_uri: str | None) -> None:
+                     manifest_uri: str | None, claim=None) -> None:
         """After the manifest is written: the committed files, replacing rows of the same names, and the end of
-        the pending commit, in one transaction."""
+        the pending commit, in one transaction (fenced by the run's claim, if it holds one)."""
         now = utc_now()
         with self.transaction(export_name) as conn:
+            _fence(conn, claim, "recording of its files")
             for record in records:
                 row = {**asdict(record), "manifest_uri": manifest_uri, "created_at": now}
                 conn.execute("DELETE FROM file_manifest WHERE export_name = ? AND file_name = ?",
@@ -217,10 +227,11 @@ class StateStore(dg.ConfigurableResource):
                          (export_name, run_id, None if window.after is None else cursors.encode(window.after),
                           cursors.encode(window.up_to), window.file_stem, json.dumps(list(window.files)), utc_now()))
 
-    def close_window(self, export_name: str, up_to) -> None:
+    def close_window(self, export_name: str, up_to, claim=None) -> None:
         """After every file is committed and in the manifest: advance the cursor and drop the pending window,
         in one transaction."""
         with self.transaction(export_name) as conn:
+            _fence(conn, claim, "advance of the cursor")
             conn.execute("INSERT INTO export_state (export_name, last_cursor_value, last_run_at, cursor_json) "
                          "VALUES (?, ?, ?, ?) ON CONFLICT (export_name) DO UPDATE SET "
                          "last_cursor_value = excluded.last_cursor_value, last_run_at = excluded.last_run_at, "
@@ -263,9 +274,9 @@ class StateStore(dg.ConfigurableResource):
     def chunk_started(self, export_name: str, chunk_key: str) -> None:
         self._chunk_update(export_name, chunk_key, "status = 'running', attempts = attempts + 1")
 
-    def chunk_completed(self, export_name: str, chunk_key: str, rows: int, files: list[str]) -> None:
+    def chunk_completed(self, export_name: str, chunk_key: str, rows: int, files: list[str], claim=None) -> None:
         self._chunk_update(export_name, chunk_key, "status = 'completed', rows_written = ?, files_json = ?, "
-                                                   "last_error = NULL", rows, json.dumps(files))
+                                                   "last_error = NULL", rows, json.dumps(files), claim=claim)
 
     def chunk_failed(self, export_name: str, chunk_key: str, error: str) -> None:
         self._chunk_update(export_name, chunk_key, "status = 'failed', last_error = ?", error[:2000])
@@ -283,10 +294,70 @@ class StateStore(dg.ConfigurableResource):
             conn.execute("DELETE FROM chunk_plan WHERE export_name = ?", (export_name,))
         return removed
 
-    def _chunk_update(self, export_name: str, chunk_key: str, assignments: str, *values) -> None:
+    def _chunk_update(self, export_name: str, chunk_key: str, assignments: str, *values, claim=None) -> None:
         with self.transaction(export_name) as conn:
+            _fence(conn, claim, "chunk's checkpoint")
             conn.execute(f"UPDATE chunk_task SET {assignments}, updated_at = ? WHERE export_name = ? AND chunk_key = ?",
                          (*values, utc_now(), export_name, chunk_key))
+
+    # --------------------------------------------------------------------- claims (`state/claims.py`)
+    def take_claims(self, export_name: str, scopes: list[str], run_id: str, owner: str,
+                    still_working) -> tuple[dict[str, int], dict[str, str]]:
+        """Each scope that is free (never claimed, its lease expired, its holder known gone: `still_working(run
+        id, owner)` is False) becomes this run's until its lease expires, all in one transaction. Returns the
+        fences of the scopes taken, and for the others who holds them (ClaimHeld's message)."""
+        working: dict[tuple[str, str], bool] = {}  # one answer per holder, however many scopes it holds
+        with self.transaction(export_name) as conn:  # (no `IN` list of 20,000: fresh statistics plan it badly)
+            current = {r["scope"]: r for r in conn.execute(
+                f"SELECT scope, run_id, owner, fence, expires_ms - {conn.now_ms} AS left_ms FROM claim WHERE "
+                "export_name = ?", (export_name,)).fetchall()}
+            taken, refused = {}, {}
+            for scope in scopes:
+                row = current.get(scope)
+                if row is not None and row["left_ms"] > 0:
+                    holder = (row["run_id"], row["owner"])
+                    if holder not in working:
+                        working[holder] = still_working(*holder)
+                    if working[holder]:
+                        refused[scope] = (f"{export_name}: {scope_label(scope)} is being exported by run "
+                                          f"{row['run_id']} ({row['owner']}, lease {row['left_ms'] / 1000:.0f}s left); "
+                                          "this run leaves it to that one")
+                        continue
+                taken[scope] = (row["fence"] if row is not None else 0) + 1
+            conn.executemany("INSERT INTO claim (export_name, scope, run_id, owner, fence, expires_ms) VALUES "
+                             f"(?, ?, ?, ?, ?, {conn.now_ms} + ?) ON CONFLICT (export_name, scope) DO UPDATE SET "
+                             "run_id = excluded.run_id, owner = excluded.owner, fence = excluded.fence, "
+                             "expires_ms = excluded.expires_ms",
+                             [(export_name, scope, run_id, owner, fence, int(self.lease_seconds * 1000))
+                              for scope, fence in taken.items()])
+        return taken, refused
+
+    def renew_claims(self, export_name: str, run_id: str, owner: str, scopes: list[str]) -> dict[str, str]:
+        """Extend the lease of every claim this process holds for the run on the export, in one statement;
+        returns, for those of `scopes` it no longer holds, who took them over."""
+        holder = (export_name, run_id, owner)
+        with self.transaction(export_name) as conn:
+            renewed = conn.execute(f"UPDATE claim SET expires_ms = {conn.now_ms} + ? WHERE export_name = ? AND "
+                                   "run_id = ? AND owner = ? AND expires_ms > 0",
+                                   (int(self.lease_seconds * 1000), *holder)).rowcount
+            if renewed == len(scopes):
+                return {}
+            held = {r["scope"] for r in conn.execute("SELECT scope FROM claim WHERE export_name = ? AND run_id = ? "
+                                                     "AND owner = ? AND expires_ms > 0", holder).fetchall()}
+            return {scope: _taken_by(conn, export_name, scope) for scope in scopes if scope not in held}
+
+    def release_claims(self, export_name: str, run_id: str, owner: str, scopes: list[str]) -> None:
+        """Their leases end now; the fences stay, so a stale holder of an older one stays fenced out."""
+        with self.transaction(export_name) as conn:
+            conn.executemany("UPDATE claim SET expires_ms = 0 WHERE export_name = ? AND scope = ? AND run_id = ? AND "
+                             "owner = ?", [(export_name, scope, run_id, owner) for scope in scopes])
+
+    def claims(self, export_name: str) -> list[dict]:
+        """The export's claims with the milliseconds each has left (0 or less: free)."""
+        with self.connect() as conn:
+            rows = conn.execute(f"SELECT scope, run_id, owner, fence, expires_ms - {conn.now_ms} AS left_ms FROM "
+                                "claim WHERE export_name = ? ORDER BY scope", (export_name,)).fetchall()
+        return [dict(r) for r in rows]
 
     # ---------------------------------------------------------------------------------------- reads
     def files(self, export_name: str | None = None, last: int = 50) -> list[dict]:
@@ -343,3 +414,23 @@ class StateStore(dg.ConfigurableResource):
         with self.connect() as conn:
             rows = conn.execute(f"SELECT * FROM {table} {where} ORDER BY id DESC LIMIT ?", (*args, last)).fetchall()
         return [dict(r) for r in rows]
+
+
+def _fence(conn, claim, doing: str) -> None:
+    """Inside a write transaction: ClaimLost unless `claim` (if any) is still the holder of its scope."""
+    if claim is None:
+        return
+    held = conn.execute("SELECT 1 AS held FROM claim WHERE export_name = ? AND scope = ? AND run_id = ? AND "
+                        "owner = ? AND fence = ?",
+                        (claim.export_name, claim.scope, claim.run_id, claim.owner, claim.fence)).fetchone()
+    if held is None:
+        claim.lost = _taken_by(conn, claim.export_name, claim.scope)
+        claim.ensure(doing)
+
+
+def _taken_by(conn, export_name: str, scope: str) -> str:
+    row = conn.execute("SELECT run_id, owner FROM claim WHERE export_name = ? AND scope = ?",
+                       (export_name, scope)).fetchone()
+    if row is None:
+        return "its claim is gone from the state store"
+    return f"run {row['run_id']} ({row['owner']}) took it over after its lease expired"

@@ -2,6 +2,7 @@
 exactly the files, `prefix` is a folder, and downstream assets read what was committed."""
 import io
 import json
+import socket
 
 import dagster as dg
 import pyarrow.csv as pv
@@ -189,7 +190,7 @@ def test_staged_files_stay_after_a_failed_commit_until_the_next_run(cloud_src, p
     proxy.cut_after = 4096          # the preflight gets through, the upload does not: the store goes down
     failed = materialize(config, raise_on_error=False, instance=instance)
     assert not failed.success
-    kept = list((staging / "cloud" / failed.run_id).glob("*.parquet"))
+    kept = list((staging / socket.gethostname() / "cloud" / failed.run_id).glob("*.parquet"))
     assert len(kept) == 1 and pq.read_metadata(kept[0]).num_rows == ROWS     # left for diagnosis
 
     proxy.restore()

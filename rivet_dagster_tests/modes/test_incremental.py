@@ -6,6 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from rivet_dagster import build_definitions
+from rivet_dagster.state import claims
 from rivet_dagster_tests.conftest import assert_intact, materialize, materialize_cli, run_sql, state_in, write_config
 
 ENGINES = {
@@ -134,6 +135,9 @@ def test_the_new_rows_sensor_requests_one_run_per_batch_of_new_rows(pg_url, tmp_
     materialize(config)
     assert "no rows with updated_at after" in tick(first.cursor).skip_message
     add_events(pg_url, "postgres", 101, 105)
+    running = claims.take_one(state_in(tmp_path), "events", None, "run-in-flight", lambda run, owner: True)
+    assert tick(first.cursor).skip_message == "run run-in-flight is exporting the cursor window"  # waits for it
+    claims.release([running])
     again = tick(first.cursor)
     assert len(again.run_requests) == 1 and again.cursor != first.cursor
 

@@ -15,23 +15,10 @@ from rivet_dagster.state.migrations import LATEST, MIGRATIONS, migrate
 from rivet_dagster.state.records import FileRecord, MetricRecord
 from rivet_dagster.state.store import StateStore, StateStoreError, close_connections
 from rivet_dagster_tests.conftest import run_sql, schema_url
+from rivet_dagster_tests.state.conftest import settings
 
 TABLES = ("export_state", "file_manifest", "export_metrics", "export_schema", "schema_history", "pending_window",
-          "chunk_plan", "chunk_task", "pending_commit")
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request, tmp_path) -> Iterator[StateStore]:
-    if request.param == "sqlite":
-        yield StateStore(path=str(tmp_path / "state" / "s.db"))
-    else:
-        yield StateStore(url=schema_url(request.getfixturevalue("pg_url"), "store"))
-        close_connections()
-
-
-def settings(store: StateStore) -> list[str]:
-    """The store's resource config as `key=value` arguments, for another process to open it."""
-    return [f"{key}={value}" for key, value in store.model_dump().items() if value is not None]
+          "chunk_plan", "chunk_task", "pending_commit", "claim")
 
 
 def file_record(run_id: str, name: str) -> FileRecord:

@@ -140,5 +140,5 @@ def test_a_host_never_cleans_up_after_a_run_of_another_host_it_cannot_see_end(pg
 
     assert on_host("host-b").returncode == 0                            # B sees its own process is gone
     assert state.pending_commits("items") == []
-    assert not list(out.glob(".rivet-staging/items/*")) and not list(out.glob(".*.pending"))
+    assert not list(out.glob(".rivet-staging/*/items/*")) and not list(out.glob(".*.pending"))
     assert {p.name for p in out.glob("*.parquet")} == {f["file_name"] for f in state.files("items")}
