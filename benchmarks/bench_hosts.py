@@ -99,7 +99,8 @@ def run_hosts(folder: Path, url: str, table: str, hosts: int, chunk_size: int, r
         if failed:
             raise SystemExit(f"a host failed:\n{failed[0]}")
         out = folder / "out"
-        names = [f["name"] for manifest in out.glob("_*_manifest.json") for f in json.loads(manifest.read_text())["files"]]
+        names = [f["name"] for manifest in out.glob("_*_manifest.json")
+                 for f in json.loads(manifest.read_text())["files"]]
         ids = [i for name in names for i in pq.read_table(out / name, columns=["id"]).column("id").to_pylist()]
         once = len(ids) == len(set(ids)) == rows
         print(f"  {hosts} host(s): {seconds:7.2f} s, {rows / seconds:,.0f} rows/s; {len(keys)} chunks; every id "

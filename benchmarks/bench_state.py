@@ -2,7 +2,8 @@
 """The state store at scale: a chunk plan of N chunks (default 20,000) saved, its statuses listed, chunks marked
 one by one, the plan reset, and one run's claims on every chunk taken, renewed and released, on the SQLite file
 and on a PostgreSQL database side by side; and the same plan's partition keys added to, listed from and removed
-from a Dagster instance (what `register_plan` / `reset_plan` do beside the store).
+from a Dagster instance (what `register_plan` / `reset_plan` do beside the store), then those two public calls
+themselves through a changed plan.
 
     python benchmarks/bench_state.py [--chunks 20000] [--updates 1000] [--dagster]
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import tempfile
 import time
 import uuid
@@ -21,8 +23,13 @@ from pathlib import Path
 
 import dagster as dg
 import psycopg
+import yaml
 
-from rivet_dagster.state.store import StateStore, close_connections
+from rivet_dagster.config import load_config
+from rivet_dagster.config.models import RivetConfig
+from rivet_dagster.modes.chunk_plan import register_plan, reset_plan
+from rivet_dagster.source.engines import SourceDatabase
+from rivet_dagster.state.store import StateStore, close_connections, store_for
 
 
 def timed(label: str, call) -> None:
@@ -59,6 +66,32 @@ def bench_dagster(chunks: int, storage: str = "") -> None:
             each = (time.perf_counter() - start) / len(sample)
             print(f"  {'delete_dynamic_partition (each)':<34} {each * 1000:8.3f} ms  (x {chunks:,} = "
                   f"{each * chunks:.0f} s)")
+            bench_plan_change(instance, chunks, Path(home))
+
+
+def bench_plan_change(instance: dg.DagsterInstance, chunks: int, folder: Path) -> None:
+    """The public calls a changed plan goes through, on a chunked export of `chunks` chunks (one row each, an
+    SQLite source): plan it, change its query, reset it, plan it again."""
+    with sqlite3.connect(folder / "source.db") as conn:
+        conn.execute(f"CREATE TABLE items AS WITH RECURSIVE n(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM n "
+                     f"WHERE id < {chunks}) SELECT id FROM n")
+
+    def config(query: str) -> RivetConfig:
+        path = folder / "rivet.yaml"
+        path.write_text(yaml.safe_dump({"source": {"type": "sqlite", "database": "source.db"}, "exports": [{
+            "name": "bench", "query": query, "mode": "chunked", "chunk_column": "id", "chunk_size": 1,
+            "chunk_checkpoint": True, "format": "parquet", "destination": {"type": "local", "path": "out"}}],
+            "state": {"path": "state.db"}}))
+        return load_config(path)
+
+    for query, changed in [("SELECT id FROM items", ""), ("SELECT id FROM items WHERE id > 0", " (changed plan)")]:
+        loaded = config(query)
+        state, source = store_for(loaded), SourceDatabase(loaded.source, loaded.base_dir)
+        if changed:
+            timed(f"reset_plan{changed}", lambda: reset_plan(instance, loaded, "bench", state))
+        timed(f"register_plan{changed}", lambda: len(register_plan(instance, loaded, loaded.exports[0], source,
+                                                                      state)))
+        timed("chunk_tasks (list statuses)", lambda: len(state.chunk_tasks("bench")))
 
 
 def main() -> None:

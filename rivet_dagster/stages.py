@@ -4,7 +4,8 @@ the rest in `commit/protocol.py`, one step each.
 `reached(Stage.X)` is called at the end of stage X. With `RIVET_CRASH_AT=<stage>` in the environment the
 process kills itself there with SIGKILL, which is how the crash tests place a real crash; with
 `RIVET_STOP_AT=<stage>` it stops itself there (SIGSTOP) the first time, until it is continued, which is how the
-claim tests place a real stall. The variables are read once at import, so when they are unset a boundary costs two comparisons.
+claim tests place a real stall. The variables are read once at import, so when they are unset a boundary costs
+two comparisons.
 """
 from __future__ import annotations
 

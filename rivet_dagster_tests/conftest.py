@@ -22,7 +22,9 @@ import sqlalchemy as sa
 import yaml
 
 from rivet_dagster import build_definitions
+from rivet_dagster.config import load_config
 from rivet_dagster.config.sections import STATE_URL_ENV
+from rivet_dagster.modes.chunk_plan import partitions_name
 from rivet_dagster.state.store import StateStore, close_connections, default_store
 
 PG_ADMIN_URL = os.environ.get("RIVET_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -111,6 +113,12 @@ def run_sql(url: str, *statements: str) -> None:
     with sql_engine(url).begin() as conn:
         for statement in statements:
             conn.exec_driver_sql(statement)
+
+
+def chunk_set(config_path: str | Path, export: str | None = None) -> str:
+    """The name of a chunked export's partition set (it carries the plan's fingerprint)."""
+    config = load_config(config_path)
+    return partitions_name(config, config.export(export) if export else config.exports[0])
 
 
 def write_config(directory: Path, source: dict, exports: list[dict]) -> Path:

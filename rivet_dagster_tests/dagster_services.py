@@ -32,6 +32,11 @@ def wait_for(check, seconds: float, what: str):
     raise AssertionError(f"timed out after {seconds}s waiting for {what}")
 
 
+def as_host(host: str, command: list[str]) -> list[str]:
+    """`command` in a UTS namespace of its own whose hostname is `host` (a simulated host; needs root)."""
+    return ["unshare", "-u", "sh", "-c", f'hostname {host} && exec "$@"', "sh", *command]
+
+
 class Webserver:
     def __init__(self, port: int, logs: Path):
         self.port, self.logs = port, logs
@@ -53,16 +58,19 @@ class Webserver:
 
 
 @contextmanager
-def dagster_services(home: Path, config: Path, logs: Path, daemon: bool = True):
-    """Webserver (and daemon) for `config` on the instance in `home`; stopped on exit."""
-    env = {**os.environ, "DAGSTER_HOME": str(home), "RIVET_CONFIG": str(config)}
+def dagster_services(home: Path, config: Path, logs: Path, daemon: bool = True, host: str | None = None,
+                     env: dict | None = None):
+    """Webserver (and daemon) for `config` on the instance in `home`, on `host` (a UTS namespace of that name) if
+    given, with `env` added to the environment; stopped on exit."""
+    env = {**os.environ, **(env or {}), "DAGSTER_HOME": str(home), "RIVET_CONFIG": str(config)}
     workspace = str(ROOT / "workspace.yaml")
     server = Webserver(free_port(), logs)
     commands = [[str(BIN / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1", "-p", str(server.port)]]
     if daemon:
         commands.append([str(BIN / "dagster-daemon"), "run", "-w", workspace])
-    processes = [subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                  stderr=open(logs / f"{Path(command[0]).name}.log", "w")) for command in commands]
+    processes = [subprocess.Popen(as_host(host, command) if host else command, env=env, cwd=ROOT,
+                                  stdout=subprocess.DEVNULL, stderr=open(logs / f"{Path(command[0]).name}.log", "w"))
+                 for command in commands]
     try:
         wait_for(server.up, 90, "dagster-webserver")
         yield server

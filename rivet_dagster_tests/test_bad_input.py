@@ -266,6 +266,8 @@ ROWS = [
     Row("time_zone_unknown", CONFIG, config(add=("    mode: time_window", "    time_column: id",
                                                  "    partitioning: {start: '2024-01-01', timezone: Mars/Olympus}")),
         RUN, ("rivet.yaml:11: exports[0].partitioning.timezone", "time zone")),
+    Row("max_sessions_zero", CONFIG, config(line={1: 'source: {type: postgres, url: "<PG>", max_sessions: 0}'}), RUN,
+        ("rivet.yaml:1: source.max_sessions", "greater than or equal to 1")),
     Row("config_file_missing", CONFIG, config(), ("run", "-c", "nope.yaml", "-p", "API_TOKEN=<SECRET>"),
         ("nope.yaml", "cannot read")),
 

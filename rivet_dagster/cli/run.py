@@ -129,12 +129,12 @@ def _brief_console(_init_context) -> logging.Logger:
     return logger
 
 
-def _export_job(defs: dg.Definitions, export, debug: bool) -> dg.JobDefinition:
+def _export_job(config, defs: dg.Definitions, export, debug: bool) -> dg.JobDefinition:
     """The export and its checks as one in-process job; without --debug its log is one line per message."""
     selection = dg.AssetSelection.assets(export.name) | dg.AssetSelection.checks_for_assets(export.name)
     job_defs = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, resources=defs.resources,
                               jobs=[dg.define_asset_job(JOB_NAME, selection=selection,
-                                                        partitions_def=mode_of(export).partitions(export))],
+                                                        partitions_def=mode_of(export).partitions(config, export))],
                               loggers=None if debug else {"console": _brief_console})
     return job_defs.resolve_job_def(JOB_NAME)
 
@@ -155,7 +155,7 @@ def _run_one(config, export, defs, instance, state, params, resume, tags, debug)
     outcome = Outcome(export.name)
     release_dead_runs(config, [export], state, instance)  # a killed run's pool slot would hold this one forever
     keys = _partition_keys(config, export, instance, state, resume, outcome)
-    job = _export_job(defs, export, debug)
+    job = _export_job(config, defs, export, debug)
     # The run config is stored with the run and shown in the UI: secret-looking params stay in this process
     # (the config holds every --param already).
     shown = {key: value for key, value in params.items() if not SECRET_NAME.search(key)}

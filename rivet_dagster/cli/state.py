@@ -144,11 +144,11 @@ def reset_chunk_state(args: argparse.Namespace) -> int:
     removed = len(store.chunk_tasks(export.name))
     if os.environ.get("DAGSTER_HOME"):
         with dg.DagsterInstance.get() as instance:
-            keys = instance.get_dynamic_partitions(partitions_name(export))
+            keys = instance.get_dynamic_partitions(partitions_name(config, export))
             reset_plan(instance, config, export.name, store)
         print(f"Removed {removed} chunk checkpoint(s) and {len(keys)} partition key(s) for export '{export.name}'.")
     else:
         store.reset_chunks(export.name)
         print(f"Removed {removed} chunk checkpoint(s) for export '{export.name}'. DAGSTER_HOME is not set, so "
-              f"the partition keys of {partitions_name(export)} stay.")
+              f"the partition keys of {partitions_name(config, export)} stay.")
     return 0

@@ -32,6 +32,7 @@ from rivet_dagster.commit.destinations.base import SUCCESS_MARKER, Destination, 
 from rivet_dagster.commit.destinations.retry import store_retrier
 from rivet_dagster.commit.manifest import manifest_document, manifest_name
 from rivet_dagster.config.models import ExportConfig, RivetConfig
+from rivet_dagster.errors import first_line
 from rivet_dagster.owners import current_owner
 from rivet_dagster.retries import Retrier
 from rivet_dagster.stages import Stage, reached
@@ -146,7 +147,10 @@ def _commit_one(staged: StagedExport, destination: Destination, state: StateStor
         claim = staged.claim  # a write that failed because another run took the scope over is a lost claim
         lost = claim is not None and (isinstance(exc, ClaimLost) or not claim.still_held())
         if lost:
-            withdraw(staged, destination, state, retrier, log)
+            try:  # best effort: what stays is repaired by the scope's new holder, as after a crash
+                withdraw(staged, destination, state, retrier, log)
+            except Exception as removal:
+                log.warning(f"{staged.export_name}: could not remove what this run uploaded: {first_line(removal)}")
         record_failure(state, staged.export_name, staged.run_id, staged.mode, staged.format, staged.tuning_profile,
                        staged.extract_seconds + time.monotonic() - started, exc, staged.partition_key,
                        staged.source_retries + retrier.retries)

@@ -46,6 +46,7 @@ class SourceConfig(Strict):
     password: str | None = Field(None, repr=False)
     password_env: str | None = None
     tuning: TuningConfig | None = None
+    max_sessions: int | None = Field(None, ge=1)  # rivet-dagster: connections at once, all runs (state/sessions.py)
 
     @model_validator(mode="after")
     def _one_way_to_connect(self):

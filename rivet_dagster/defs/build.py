@@ -36,7 +36,7 @@ def build_definitions(config: RivetConfig | str | os.PathLike, params: Mapping[s
     slack = config.notifications.slack if config.notifications else None
     notifier = SlackNotifier(slack)
     tags = names.source_tags
-    unpartitioned = [e.name for e in config.exports if mode_of(e).partitions(e) is None]
+    unpartitioned = [e.name for e in config.exports if mode_of(e).partitions(config, e) is None]
     # Rivet runs exports one after another unless `parallel_exports` / `parallel_export_processes` is set;
     # in Dagster that is the in-process executor (one process, no per-step start-up) vs. the multiprocess one.
     parallel = config.parallel_exports or config.parallel_export_processes
@@ -67,6 +67,6 @@ def _check_partitioning(config: RivetConfig) -> None:
     """What only a built partitions definition can tell, reported at the config's key and line."""
     for i, export in enumerate(config.exports):
         try:
-            mode_of(export).partitions(export)
+            mode_of(export).partitions(config, export)
         except KeyedError as exc:
             raise config.error(("exports", i, *exc.key.split(".")), str(exc)) from None

@@ -22,6 +22,7 @@ from rivet_dagster.commit.validate import validate
 from rivet_dagster.config.models import ExportConfig, RivetConfig
 from rivet_dagster.defs.names import DefinitionNames
 from rivet_dagster.defs.run_config import ExportRunConfig
+from rivet_dagster.defs.source_sessions import hold_sessions
 from rivet_dagster.modes import mode_of
 from rivet_dagster.modes.reconcile import reconcile
 
@@ -89,7 +90,7 @@ def judge(config: RivetConfig, export: ExportConfig, names: DefinitionNames, che
     """The check on what run `run_id` committed, or (None) on what is committed now."""
     asset_key = dg.AssetKey(export.name)
     state, notifier = getattr(context.resources, names.state), getattr(context.resources, names.notifier)
-    exported = _committed(export, state, run_id)
+    exported = _committed(config, export, state, run_id)
     if not exported.manifests:
         return dg.AssetCheckResult(asset_key=asset_key, check_name=check.name, passed=run_id is not None,
                                    severity=dg.AssetCheckSeverity.WARN,
@@ -122,8 +123,15 @@ def _comparison(config: RivetConfig, export: ExportConfig, names: DefinitionName
                 context) -> Callable[[ExportedFiles], tuple[list[str], dict]]:
     if check is VALIDATE:
         return validate
-    return lambda exported: reconcile(config, export, getattr(context.resources, names.source), exported,
-                                      context.log, ExportRunConfig.params_of(context.run, export.name))
+
+    def reconciled(exported: ExportedFiles) -> tuple[list[str], dict]:
+        slots = hold_sessions(context, names, 1, f"{export.name}: reconcile")
+        try:
+            return reconcile(config, export, getattr(context.resources, names.source), exported, context.log,
+                             ExportRunConfig.params_of(context.run, export.name))
+        finally:
+            slots.release()
+    return reconciled
 
 
 def _materialized_in(context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey) -> bool:
@@ -134,9 +142,9 @@ def _materialized_in(context: dg.AssetCheckExecutionContext, asset_key: dg.Asset
                                                       of_type=dg.DagsterEventType.ASSET_MATERIALIZATION))
 
 
-def _committed(export: ExportConfig, state, run_id: str | None) -> ExportedFiles:
+def _committed(config: RivetConfig, export: ExportConfig, state, run_id: str | None) -> ExportedFiles:
     """What one run committed, or (run_id None) what is committed now."""
-    if run_id is None and mode_of(export).partitions(export) is not None:
+    if run_id is None and mode_of(export).partitions(config, export) is not None:
         uris = state.manifest_uris(export.name, state.committed_partitions(export.name))
     else:
         uris = state.manifest_uris(export.name, run_id=run_id)

@@ -26,6 +26,7 @@ from rivet_dagster.defs.io_manager import notify_committed
 from rivet_dagster.defs.metadata import commit_metadata, staged_metadata
 from rivet_dagster.defs.names import DefinitionNames
 from rivet_dagster.defs.sensors.crashed_runs import still_working
+from rivet_dagster.defs.source_sessions import hold_sessions
 from rivet_dagster.errors import IntegrityError, first_line
 from rivet_dagster.modes import mode_of
 from rivet_dagster.source.errors import source_retrier
@@ -65,7 +66,7 @@ class _Done:
 class _ChunkRun:
     def __init__(self, context: dg.AssetExecutionContext, config: RivetConfig, export: ExportConfig,
                  names: DefinitionNames, params: dict[str, str]):
-        self.context, self.config, self.export, self.params = context, config, export, params
+        self.context, self.config, self.export, self.names, self.params = context, config, export, names, params
         self.mode, self.tuning = mode_of(export), config.tuning_for(export)
         self.state = getattr(context.resources, names.state)
         self.source = getattr(context.resources, names.source)
@@ -84,6 +85,8 @@ class _ChunkRun:
         the failure to raise once the checks are judged, if a chunk failed."""
         self.state.check()  # a store this code cannot use stops the run before the source is read
         started = time.monotonic()
+        self.sessions = hold_sessions(self.context, self.names, self.workers, self.export.name)
+        self.workers = self.sessions.count
         try:
             self.query = self.config.query_for(self.export, self.params)  # a ${KEY} nothing fills fails first
             self.working = still_working(self.context.instance, self.context.log)
@@ -96,6 +99,7 @@ class _ChunkRun:
                 Connections(self.source), workers=self.workers)
         except BaseException as exc:
             claims.release(self.claims.values())
+            self.sessions.release()
             protocol.record_failure(self.state, self.export.name, self.run_id, self.export.mode, self.export.format,
                                     self.tuning.profile_label, time.monotonic() - started, exc)
             raise
@@ -127,6 +131,7 @@ class _ChunkRun:
             claims.release(self.claims.values())
             self.log.flush()
             self.shared.connections.close()
+            self.sessions.release()
             protocol.abandon(self.run_dir)
         progress.update(self.committed, failures, final=True)
         if self.export.quality is not None:

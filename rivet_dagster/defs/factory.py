@@ -14,6 +14,7 @@ from rivet_dagster.defs.metadata import staged_metadata
 from rivet_dagster.defs.names import DefinitionNames
 from rivet_dagster.defs.run_config import ExportRunConfig
 from rivet_dagster.defs.sensors.crashed_runs import still_working
+from rivet_dagster.defs.source_sessions import hold_sessions
 from rivet_dagster.defs.translator import check_specs_for, policies_for, spec_for
 from rivet_dagster.modes import mode_of
 from rivet_dagster.source.errors import source_retrier
@@ -38,6 +39,7 @@ def build_export_asset(config: RivetConfig, export: ExportConfig, names: Definit
         keys = context.partition_keys if spec.partitions_def is not None else [None]
         state, source = getattr(context.resources, names.state), getattr(context.resources, names.source)
         state.check()  # a store this code cannot use stops the run before the source is read
+        sessions = hold_sessions(context, names, 1, export.name)
         staged, held, key, started, retrier, run_dir = [], {}, keys[0], time.monotonic(), None, None
         try:
             query = rivet.query_for(export, config.params)  # a ${KEY} nothing fills fails before anything else
@@ -68,6 +70,8 @@ def build_export_asset(config: RivetConfig, export: ExportConfig, names: Definit
                                     rivet.tuning_for(export).profile_label, time.monotonic() - started, exc, key,
                                     retrier.retries if retrier is not None else 0)
             raise
+        finally:
+            sessions.release()
         yield dg.Output(staged, output_name=export.name,
                         metadata=staged_metadata(rivet, export, config.params, staged, drift))
 

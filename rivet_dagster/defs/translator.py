@@ -25,7 +25,7 @@ def spec_for(config: RivetConfig, export: ExportConfig, names: DefinitionNames) 
         description=f"```sql\n{config.query_template(export).strip()}\n```",
         code_version=code_version(config, export),
         tags=names.source_tags,
-        partitions_def=mode_of(export).partitions(export),
+        partitions_def=mode_of(export).partitions(config, export),
         skippable=mode_of(export).commits_in_step,  # its step reports each partition, not one output
         metadata={"rivet/mode": export.mode, "rivet/format": export.format,
                   DESTINATION_METADATA: destination_metadata(export.destination)},

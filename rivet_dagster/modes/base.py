@@ -32,7 +32,7 @@ class Mode:
     claims: bool = False              # a run claims each scope (chunk, window) before reading it (`state/claims.py`)
 
     # --- the asset: partitions and policies ---------------------------------------------------------------------
-    def partitions(self, export: ExportConfig) -> dg.PartitionsDefinition | None:
+    def partitions(self, config: RivetConfig, export: ExportConfig) -> dg.PartitionsDefinition | None:
         return None
 
     def backfill_policy(self, export: ExportConfig) -> dg.BackfillPolicy | None:

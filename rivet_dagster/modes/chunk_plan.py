@@ -38,9 +38,11 @@ class ChunkPlan:
         return [chunk_key(start, end) for start, end in self.ranges]
 
 
-def partitions_name(export: ExportConfig) -> str:
-    """Dynamic partition sets are deployment-wide, so the name carries the export's."""
-    return f"{export.name}__chunks"
+def partitions_name(config: RivetConfig, export: ExportConfig) -> str:
+    """The plan's partition set. Sets are deployment-wide, so its name carries the export's, and the plan's
+    fingerprint: a changed plan starts a set of its own instead of deleting the old one's keys (Dagster deletes one
+    key per call, minutes for a large plan), and keys with the same name keep their history."""
+    return f"{export.name}__chunks_{fingerprint(config, export)[:8]}"
 
 
 def chunk_key(start: int, end: int) -> str:
@@ -83,7 +85,7 @@ def register_plan(instance: dg.DagsterInstance, config: RivetConfig, export: Exp
     """Plan the chunks and add the missing partition keys; returns the keys added. Callable from code."""
     missing, _ = missing_keys(instance, config, export, source, state)
     if missing:
-        instance.add_dynamic_partitions(partitions_name(export), missing)
+        instance.add_dynamic_partitions(partitions_name(config, export), missing)
     return missing
 
 
@@ -97,13 +99,14 @@ def missing_keys(instance: dg.DagsterInstance, config: RivetConfig, export: Expo
             f"chunk_dense changed); the planner will not mix two plans. To start over: "
             f"rivet_dagster.reset_plan(instance, config, '{export.name}', state)")
     state.save_chunk_plan(export.name, plan.fingerprint, [(chunk_key(s, e), s, e) for s, e in plan.ranges])
-    existing = set(instance.get_dynamic_partitions(partitions_name(export)))
+    existing = set(instance.get_dynamic_partitions(partitions_name(config, export)))
     return [key for key in plan.keys if key not in existing], plan
 
 
 def reset_plan(instance: dg.DagsterInstance, config: RivetConfig, export_name: str, state: StateStore) -> None:
-    """Forget the chunk plan, its checkpoints and its partition keys (committed files stay)."""
+    """Forget the chunk plan and its checkpoints, and the keys of the config's plan's partition set: none when the
+    plan changed, whose set is new (committed files stay)."""
     export = config.export(export_name)
-    for key in instance.get_dynamic_partitions(partitions_name(export)):
-        instance.delete_dynamic_partition(partitions_name(export), key)
+    for key in instance.get_dynamic_partitions(partitions_name(config, export)):
+        instance.delete_dynamic_partition(partitions_name(config, export), key)
     state.reset_chunks(export_name)

@@ -24,6 +24,6 @@ def build_chunk_planner_sensor(config: RivetConfig, export: ExportConfig, source
         if not missing:
             return dg.SkipReason(f"all {len(plan.ranges)} chunks are planned")
         return dg.SensorResult(dynamic_partitions_requests=[
-            dg.AddDynamicPartitionsRequest(partitions_name(export), missing)])
+            dg.AddDynamicPartitionsRequest(partitions_name(config, export), missing)])
 
     return chunk_planner

@@ -28,8 +28,8 @@ class Chunked(Mode):
     commits_in_step = True
     claims = True
 
-    def partitions(self, export: ExportConfig) -> dg.DynamicPartitionsDefinition:
-        return dg.DynamicPartitionsDefinition(name=partitions_name(export))
+    def partitions(self, config: RivetConfig, export: ExportConfig) -> dg.DynamicPartitionsDefinition:
+        return dg.DynamicPartitionsDefinition(name=partitions_name(config, export))
 
     def backfill_policy(self, export: ExportConfig) -> dg.BackfillPolicy:
         """One run per backfill (per contiguous range of it): no process per chunk."""
@@ -57,7 +57,7 @@ class Chunked(Mode):
         so one run per contiguous range of them); with `--resume`, those not completed."""
         register_plan(instance, config, export, SourceDatabase(config.source, config.base_dir), state)
         keys = [task["chunk_key"] for task in state.chunk_tasks(export.name)]
-        return contiguous_ranges(instance.get_dynamic_partitions(partitions_name(export)),
+        return contiguous_ranges(instance.get_dynamic_partitions(partitions_name(config, export)),
                                  self._resumed(export, state, keys) if resume else keys)
 
     def _resumed(self, export: ExportConfig, state: StateStore, keys: list[str]) -> list[str]:

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from rivet_dagster.commit.manifest import time_window_of
 from rivet_dagster.config.errors import KeyedError
-from rivet_dagster.config.models import ExportConfig
+from rivet_dagster.config.models import ExportConfig, RivetConfig
 from rivet_dagster.config.query import UserQuery
 from rivet_dagster.modes.base import Mode
 from rivet_dagster.source import queries
@@ -29,7 +29,12 @@ class TimeWindowMode(Mode):
     range_key = "time_column"
     claims = True
 
-    def partitions(self, export: ExportConfig) -> dg.TimeWindowPartitionsDefinition | None:
+    def partitions(self, config: RivetConfig, export: ExportConfig) -> dg.TimeWindowPartitionsDefinition | None:
+        return self.windows(export)
+
+    @staticmethod
+    def windows(export: ExportConfig) -> dg.TimeWindowPartitionsDefinition | None:
+        """The export's window partitions (its config alone defines them)."""
         p = export.partitioning
         if p is None:
             return None
@@ -47,13 +52,13 @@ class TimeWindowMode(Mode):
         if export.partitioning is None:
             return super().schedule(export, tags)
         job = dg.define_asset_job(f"{export.name}_windows", selection=[export.name],
-                                  partitions_def=self.partitions(export), tags=dict(tags))
+                                  partitions_def=self.windows(export), tags=dict(tags))
         return dg.build_schedule_from_partitioned_job(job, name=f"{export.name}_schedule",
                                                       default_status=dg.DefaultScheduleStatus.RUNNING)
 
     def scope(self, export: ExportConfig, source: SourceDatabase, state: StateStore | None, query: UserQuery,
               columns: list[SourceColumn] | None, log, partition_key: str | None) -> ReadScope:
-        window = self.partitions(export).time_window_for_partition_key(partition_key) if partition_key \
+        window = self.windows(export).time_window_for_partition_key(partition_key) if partition_key \
             else trailing_window(export)
         return ReadScope(self._read(export, source, query, columns, window), time_window=window,
                          replaces=self.supersedes(export, state, partition_key))
@@ -72,7 +77,7 @@ class TimeWindowMode(Mode):
 
     def run_keys(self, config, export, instance, state, resume) -> list[str | None]:
         """The latest closed window of a partitioned export."""
-        partitions = self.partitions(export)
+        partitions = self.windows(export)
         return [partitions.get_last_partition_key()] if partitions is not None else [None]
 
     def strategy(self, export: ExportConfig) -> str:

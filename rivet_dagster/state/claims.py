@@ -69,15 +69,15 @@ class Claim:
                             f"before the {doing}")
 
 
-def take(store, export_name: str, scopes: list[str | None], run_id: str, still_working: StillWorking
-         ) -> tuple[dict[str, Claim], dict[str, ClaimHeld]]:
-    """Claim the scopes (a run's chunks or windows; None is the cursor window) for this run, in one transaction,
-    and keep them renewed. A scope whose holder's lease runs is left to it, unless `still_working` knows that run
-    is gone (Dagster saw it finish; its process is dead on this host). Returns the claims taken and, for the
-    scopes left to another run, the error that says so."""
+def take(store, export_name: str, scopes: list[str | None], run_id: str, still_working: StillWorking,
+         at_most: int | None = None) -> tuple[dict[str, Claim], dict[str, ClaimHeld]]:
+    """Claim the scopes (a run's chunks or windows; None is the cursor window; `at_most`: only the first that many
+    free ones) for this run, in one transaction, and keep them renewed. A scope whose holder's lease runs is left
+    to it, unless `still_working` knows that run is gone (Dagster saw it finish; its process is dead on this
+    host). Returns the claims taken and, for the scopes left to another run, the error that says so."""
     scopes = [CURSOR_SCOPE if scope is None else scope for scope in scopes]
     sent, owner = time.monotonic(), current_owner()
-    fences, refused = store.take_claims(export_name, scopes, run_id, owner, still_working)
+    fences, refused = store.take_claims(export_name, scopes, run_id, owner, still_working, at_most)
     taken = {scope: Claim(store, export_name, scope, run_id, owner, fence, store.lease_seconds, sent)
              for scope, fence in fences.items()}
     _HEARTBEAT.add(taken.values())

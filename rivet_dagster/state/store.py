@@ -302,10 +302,11 @@ class StateStore(dg.ConfigurableResource):
 
     # --------------------------------------------------------------------- claims (`state/claims.py`)
     def take_claims(self, export_name: str, scopes: list[str], run_id: str, owner: str,
-                    still_working) -> tuple[dict[str, int], dict[str, str]]:
+                    still_working, at_most: int | None = None) -> tuple[dict[str, int], dict[str, str]]:
         """Each scope that is free (never claimed, its lease expired, its holder known gone: `still_working(run
-        id, owner)` is False) becomes this run's until its lease expires, all in one transaction. Returns the
-        fences of the scopes taken, and for the others who holds them (ClaimHeld's message)."""
+        id, owner)` is False) becomes this run's until its lease expires, all in one transaction (`at_most`: the
+        first that many free ones). Returns the fences of the scopes taken, and for the others who holds them
+        (ClaimHeld's message)."""
         working: dict[tuple[str, str], bool] = {}  # one answer per holder, however many scopes it holds
         with self.transaction(export_name) as conn:  # (no `IN` list of 20,000: fresh statistics plan it badly)
             current = {r["scope"]: r for r in conn.execute(
@@ -323,6 +324,8 @@ class StateStore(dg.ConfigurableResource):
                                           f"{row['run_id']} ({row['owner']}, lease {row['left_ms'] / 1000:.0f}s left); "
                                           "this run leaves it to that one")
                         continue
+                if at_most is not None and len(taken) >= at_most:
+                    break
                 taken[scope] = (row["fence"] if row is not None else 0) + 1
             conn.executemany("INSERT INTO claim (export_name, scope, run_id, owner, fence, expires_ms) VALUES "
                              f"(?, ?, ?, ?, ?, {conn.now_ms} + ?) ON CONFLICT (export_name, scope) DO UPDATE SET "

@@ -7,7 +7,7 @@ import pytest
 
 from rivet_dagster.state.cursors import Window
 from rivet_dagster_tests.cli.conftest import NEWEST_EVENT, cli, state_of
-from rivet_dagster_tests.conftest import materialize
+from rivet_dagster_tests.conftest import chunk_set, materialize
 
 
 def rows_of(out: str) -> dict[str, list[str]]:
@@ -110,7 +110,7 @@ def test_reset_chunks_forgets_the_checkpoints(capsys, exported_copy, monkeypatch
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     code, out, _ = cli(capsys, "state", "reset-chunks", "-c", exported_copy, "--export", "cli_items")
     assert code == 0 and out == ("Removed 3 chunk checkpoint(s) for export 'cli_items'. DAGSTER_HOME is not set, "
-                                 "so the partition keys of cli_items__chunks stay.\n")
+                                 f"so the partition keys of {chunk_set(exported_copy, 'cli_items')} stay.\n")
     assert state_of(exported_copy).chunk_tasks("cli_items") == []
     _, out, _ = cli(capsys, "state", "chunks", "-c", exported_copy, "--export", "cli_items")
     assert out.startswith("No chunk checkpoints recorded for export 'cli_items'")
@@ -140,10 +140,10 @@ def test_reset_chunks_with_a_dagster_home_forgets_the_partition_keys_too(capsys,
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     with dg.DagsterInstance.get() as instance:
-        instance.add_dynamic_partitions("cli_items__chunks", [t["chunk_key"] for t in
+        instance.add_dynamic_partitions(chunk_set(exported_copy, "cli_items"), [t["chunk_key"] for t in
                                                               state_of(exported_copy).chunk_tasks("cli_items")])
     code, out, _ = cli(capsys, "state", "reset-chunks", "-c", exported_copy, "--export", "cli_items")
     assert code == 0 and out == "Removed 3 chunk checkpoint(s) and 3 partition key(s) for export 'cli_items'.\n"
     with dg.DagsterInstance.get() as instance:
-        assert instance.get_dynamic_partitions("cli_items__chunks") == []
+        assert instance.get_dynamic_partitions(chunk_set(exported_copy, "cli_items")) == []
     assert state_of(exported_copy).chunk_tasks("cli_items") == []

@@ -31,6 +31,7 @@ from rivet_dagster.stages import Stage
 from rivet_dagster.state.store import StateStore, close_connections, store_for
 from rivet_dagster_tests.commit.test_every_stage import ALL, FIRST, MODES, add_rows, ids, manifests, visible_files
 from rivet_dagster_tests.conftest import dagster_cli, materialize_cli, schema_url, write_config
+from rivet_dagster_tests.dagster_services import as_host
 
 LEASE_S = 2
 CELLS = [pytest.param(mode, stage, store, id=f"{mode}-{stage.value}-{store}") for mode, stage, store in [
@@ -72,7 +73,7 @@ def test_a_run_stalled_past_its_lease_loses_its_scope_to_another_run_and_no_row_
             instance = dg.DagsterInstance.from_config(str(home))
             missing, _ = missing_keys(instance, loaded, loaded.exports[0],
                                       SourceDatabase(loaded.source, loaded.base_dir), store_for(loaded))
-            instance.add_dynamic_partitions(partitions_name(loaded.exports[0]), missing)
+            instance.add_dynamic_partitions(partitions_name(loaded, loaded.exports[0]), missing)
 
     first = materialize_cli(config, homes[0], "items", extra=select)
     assert first.returncode == 0, first.stderr[-2000:]
@@ -96,7 +97,7 @@ def test_a_run_stalled_past_its_lease_loses_its_scope_to_another_run_and_no_row_
 
 
 def assert_exactly_once(export_dir: Path, state: StateStore, rows: int) -> None:
-    """Every id from 1 to `rows` once, in the files the manifests list and the state store records; nothing
+    """Every id from 1 to `rows` once, in the files the manifests list and the state store records for `items`; nothing
     pending, hidden or half-done."""
     files = visible_files(export_dir)
     listed = [{f["name"] for f in m["files"]} for m in manifests(export_dir)]
@@ -104,7 +105,8 @@ def assert_exactly_once(export_dir: Path, state: StateStore, rows: int) -> None:
     assert not [p for p in export_dir.iterdir() if p.name.endswith(".pending")]
     assert ids(export_dir, files) == list(range(1, rows + 1))        # every row once
     with state.connect() as conn:
-        assert {row[0] for row in conn.execute("SELECT file_name FROM file_manifest")} == files
+        assert {row[0] for row in conn.execute("SELECT file_name FROM file_manifest WHERE export_name = 'items'")
+                } == files
         assert conn.execute("SELECT COUNT(*) FROM pending_commit").fetchone()[0] == 0
     assert state.pending_window("items") is None
     assert {task["status"] for task in state.chunk_tasks("items")} <= {"completed"}
@@ -126,9 +128,9 @@ def resume(command: subprocess.Popen, timeout: float = 180) -> str:
 
 
 def on_host(host: str, command: list[str], env: dict, **popen) -> subprocess.Popen:
-    """`command` in a UTS namespace of its own whose hostname is `host`."""
-    return subprocess.Popen(["unshare", "-u", "sh", "-c", f'hostname {host} && exec "$@"', "sh", *command], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    """`command` on a simulated host named `host`, its output captured."""
+    return subprocess.Popen(as_host(host, command), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            **popen)
 
 
 def test_two_deployments_racing_through_one_chunked_export_export_each_chunk_once(tmp_path, pg_url):

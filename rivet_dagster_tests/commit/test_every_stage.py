@@ -85,7 +85,7 @@ def test_a_kill_at_any_stage_then_a_rerun_delivers_every_row_exactly_once(tmp_pa
         instance = dg.DagsterInstance.from_config(str(home))
         missing, _ = missing_keys(instance, loaded, loaded.exports[0], SourceDatabase(loaded.source, loaded.base_dir),
                                   state_in(tmp_path))
-        instance.add_dynamic_partitions(partitions_name(loaded.exports[0]), missing)
+        instance.add_dynamic_partitions(partitions_name(loaded, loaded.exports[0]), missing)
 
     first = materialize_cli(config, home, "items", extra=select)
     assert first.returncode == 0, first.stderr[-2000:]

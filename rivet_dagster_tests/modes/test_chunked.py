@@ -15,8 +15,8 @@ from rivet_dagster.config import load_config
 from rivet_dagster.modes.chunk_plan import ChunkPlanMismatch, chunk_key, register_plan, reset_plan
 from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.state.store import StateStore
-from rivet_dagster_tests.conftest import (assert_intact, dagster_cli, materialize, materialize_cli, run_sql, sql_engine,
-                                          state_in, write_config)
+from rivet_dagster_tests.conftest import (assert_intact, chunk_set, dagster_cli, materialize, materialize_cli, run_sql,
+                                          sql_engine, state_in, write_config)
 
 KEYS = [chunk_key(1, 10000), chunk_key(10001, 20000), chunk_key(20001, 25000)]
 SOURCES = {"postgres": ("pg_url", "CREATE TABLE items AS SELECT g AS id, 'item ' || g AS label, g % 3 = 0 AS odd "
@@ -55,7 +55,7 @@ def test_the_planner_adds_missing_chunk_keys_once(items, tmp_path, export_dir):
     config = chunked_config(tmp_path, engine, url, export_dir)
     instance = dg.DagsterInstance.ephemeral()
     added, state = planned(config, instance)
-    assert added == KEYS and instance.get_dynamic_partitions("items__chunks") == KEYS
+    assert added == KEYS and instance.get_dynamic_partitions(chunk_set(config)) == KEYS
     assert planned(config, instance)[0] == []
     assert [t["status"] for t in state.chunk_tasks("items")] == ["pending"] * 3
 
@@ -149,12 +149,13 @@ def test_a_failed_chunk_is_checkpointed_as_failed(pg_url, tmp_path, export_dir):
 
 def test_the_planner_sensor_requests_the_missing_partitions(pg_url, tmp_path, export_dir):
     run_sql(pg_url, "DROP TABLE IF EXISTS items", SOURCES["postgres"][1].replace("%", "%%"))
-    defs = build_definitions(chunked_config(tmp_path, "postgres", pg_url, export_dir))
+    config_path = chunked_config(tmp_path, "postgres", pg_url, export_dir)
+    defs = build_definitions(config_path)
     sensor = defs.resolve_sensor_def("items_chunk_planner")
     with dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral(), resources=defs.resources) as context:
         result = sensor(context)
     [request] = result.dynamic_partitions_requests
-    assert (request.partitions_def_name, list(request.partition_keys)) == ("items__chunks", KEYS)
+    assert (request.partitions_def_name, list(request.partition_keys)) == (chunk_set(config_path), KEYS)
 
 
 @pytest.mark.parametrize("stage", ["fetch", "staged", "committed", "manifest", "cursor", "metric"])
@@ -236,7 +237,7 @@ def test_a_run_killed_mid_range_keeps_its_finished_chunks_and_the_rerun_redoes_o
     assert ids_of(first) == list(range(1, 10001))
     assert [t["status"] for t in state.chunk_tasks("items")][0] == "completed"
     status = instance.get_status_by_partition(dg.AssetKey("items"), KEYS, dg.DynamicPartitionsDefinition(
-        name="items__chunks"))
+        name=chunk_set(config)))
     rest = [key for key in KEYS if status[key] != dg.AssetPartitionStatus.MATERIALIZED]
     assert rest == KEYS[1:]
     rerun = materialize_cli(config, home, "items", extra=("--partition-range", f"{rest[0]}...{rest[-1]}"))
