@@ -14,14 +14,15 @@ MariaDB, in three modes side by side:
 `--tables wide10` is `wide` ten times over (10M rows, PostgreSQL; `--seed --tables wide10` creates it from
 `wide`, about 3 min): its peak RSS beside `wide`'s shows memory stays flat as the table grows.
 
-Per engine, table and mode it prints the export step's seconds (from the run's own log line), the whole command's wall and CPU seconds (user + system, steadier than
-wall on a shared machine) and their ratio to the full export of the same table, rows/s, output MB and the
-command's peak RSS.
+Per engine, table and mode it prints the export step's seconds (from the run's own log line), the whole command's
+wall and CPU seconds (user + system, steadier than wall on a shared machine) and their ratio to the full export of
+the same table, rows/s, output MB and the command's peak RSS. `--instance postgres` runs every command on Dagster
+storage in PostgreSQL, as deploy/dagster.yaml sets it up (the default is Dagster's SQLite files).
 
     python benchmarks/bench_export.py --seed                  # create the fixtures first (about 1 min)
     python benchmarks/bench_export.py [--engines pg,mysql] [--tables narrow,wide]
                                       [--modes full,chunked,chunked1000,incremental,row_hash]
-                                      [--repeats 2]
+                                      [--repeats 2] [--instance postgres]
 
 Connection URLs: BENCH_PG_URL (default postgresql://bench:bench@127.0.0.1:5432/bench) and BENCH_MY_URL
 (default mysql://bench:bench@127.0.0.1:3306/bench). The fixtures are the shared, deterministic ones (every
@@ -37,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -90,19 +92,29 @@ def timed(command: list[str], env: dict, log: Path) -> tuple[float, float, int]:
     return time.monotonic() - started, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024
 
 
-def run_once(engine: str, table: str, mode: str) -> dict:
+def run_once(engine: str, table: str, mode: str, instance: str = "sqlite") -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"bench_{engine}_{table}_{mode}_"))
+    schema = f"bench_dagster_{uuid.uuid4().hex[:8]}" if instance == "postgres" else None
     try:
         out, home, config = work / "out", work / "dagster_home", work / "rivet.yaml"
         home.mkdir()
         (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        instance_env = {}
+        if schema:  # deploy/'s instance on a schema of its own, its tables made before the timed command
+            shutil.copy(HERE.parent / "deploy" / "dagster.yaml", home / "dagster.yaml")
+            psql(f"CREATE SCHEMA {schema}")
+            instance_env["DAGSTER_PG_URL"] = (URLS["pg"].replace("postgresql://", "postgresql+psycopg2://", 1)
+                                              + f"?options=-csearch_path%3D{schema}")
+            subprocess.run([sys.executable, "-c", "import dagster; dagster.DagsterInstance.get()"], check=True,
+                           env={**os.environ, **instance_env, "DAGSTER_HOME": str(home)})
         query = f"SELECT * FROM {table}" + (" WHERE id <= ${UPTO}" if mode == "incremental" else "")
         config.write_text(
             f"source:\n  type: {'postgres' if engine == 'pg' else 'mysql'}\n  url_env: BENCH_SOURCE_URL\n"
             f"  tuning: {{profile: fast}}\nexports:\n  - name: {table}\n    query: \"{query}\"\n"
             f"    format: parquet\n    compression: zstd\n    destination: {{type: local, path: \"{out}\"}}\n"
             + MODES[mode].format(chunk=CHUNK_SIZE[table], chunk1000=ROWS[table] // 1000))
-        env = {**os.environ, "BENCH_SOURCE_URL": URLS[engine], "RIVET_CONFIG": str(config), "DAGSTER_HOME": str(home)}
+        env = {**os.environ, **instance_env, "BENCH_SOURCE_URL": URLS[engine], "RIVET_CONFIG": str(config),
+               "DAGSTER_HOME": str(home)}
         log = work / "commands.log"
         if mode in ("full", "row_hash"):
             command = [str(BIN / "dagster"), "asset", "materialize", "-m", "rivet_dagster.definitions",
@@ -121,6 +133,13 @@ def run_once(engine: str, table: str, mode: str) -> dict:
                 "output_mb": size / 1e6, "peak_rss_mb": rss}
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if schema:
+            psql(f"DROP SCHEMA {schema} CASCADE")
+
+
+def psql(sql: str) -> None:
+    subprocess.run(["psql", URLS["pg"], "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql], check=True,
+                   env={**os.environ, "PGOPTIONS": "--client-min-messages=warning"})
 
 
 def main() -> int:
@@ -130,6 +149,9 @@ def main() -> int:
     parser.add_argument("--modes", default="full,chunked,incremental")
     parser.add_argument("--repeats", type=int, default=2, help="runs per cell; the best is reported")
     parser.add_argument("--seed", action="store_true", help="create the fixtures, then exit")
+    parser.add_argument("--instance", choices=["sqlite", "postgres"], default="sqlite",
+                        help="Dagster's storage: the default SQLite files, or deploy/dagster.yaml on PostgreSQL (a "
+                             "fresh schema of BENCH_PG_URL's database per run)")
     args = parser.parse_args()
     engines, tables, modes = args.engines.split(","), args.tables.split(","), args.modes.split(",")
     if args.seed:
@@ -141,7 +163,7 @@ def main() -> int:
         for table in tables:
             full = None
             for mode in modes:
-                runs = [run_once(engine, table, mode) for _ in range(args.repeats)]
+                runs = [run_once(engine, table, mode, args.instance) for _ in range(args.repeats)]
                 best = min(runs, key=lambda r: r["command_s"])
                 expected = ROWS[table] - (1 if mode == "incremental" else 0)
                 assert best["rows"] == expected, f"{engine}/{table}/{mode}: {best['rows']} rows, expected {expected}"

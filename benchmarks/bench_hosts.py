@@ -2,12 +2,12 @@
 """A chunked export across hosts: a PostgreSQL table of N rows (default 5,000,000) in chunks of 5,000, exported
 by one host, then by two hosts sharing the work, as deploy/ sets them up: one Dagster instance on PostgreSQL, one
 state store on PostgreSQL, one destination folder. Hosts are UTS namespaces (`unshare -u`, root) on this machine;
-each runs `dagster asset materialize --partition-range` over its share of the chunks, `parallel: 1`.
+each runs `dagster asset materialize --partition-range` over its share of the chunks (`parallel: 1` unless told).
 
 Prints the wall time of each setup, the rows exported exactly once (checked from the files the manifests name),
 and the most source sessions seen at once in pg_stat_activity (sampled every 50 ms).
 
-    python benchmarks/bench_hosts.py [--rows 5000000] [--chunk-size 5000]
+    python benchmarks/bench_hosts.py [--rows 5000000] [--chunk-size 5000] [--parallel 1] [--max-sessions N]
 
 BENCH_HOSTS_URL names the PostgreSQL database (default postgresql://postgres@127.0.0.1:5432/test); the script
 works in schemas of its own and drops them.
@@ -56,7 +56,8 @@ class SessionSampler(threading.Thread):
                 time.sleep(0.05)
 
 
-def run_hosts(folder: Path, url: str, table: str, hosts: int, chunk_size: int, rows: int) -> None:
+def run_hosts(folder: Path, url: str, table: str, hosts: int, chunk_size: int, rows: int, parallel: int,
+              max_sessions: int | None) -> None:
     schemas = [f"bench_hosts_{kind}_{uuid.uuid4().hex[:8]}" for kind in ("dagster", "state")]
     with psycopg.connect(url, autocommit=True) as admin:
         for schema in schemas:
@@ -64,9 +65,9 @@ def run_hosts(folder: Path, url: str, table: str, hosts: int, chunk_size: int, r
     try:
         config = folder / "rivet.yaml"
         config.write_text(yaml.safe_dump({
-            "source": {"type": "postgres", "url": url},
+            "source": {"type": "postgres", "url": url, **({"max_sessions": max_sessions} if max_sessions else {})},
             "exports": [{"name": table, "query": f"SELECT * FROM {table}", "mode": "chunked", "chunk_column": "id",
-                         "chunk_size": chunk_size, "parallel": 1, "format": "parquet",
+                         "chunk_size": chunk_size, "parallel": parallel, "format": "parquet",
                          "destination": {"type": "local", "path": "out"}}],
             "state": {"url_env": "BENCH_STATE_URL"}}))
         env = {**os.environ, "RIVET_CONFIG": str(config),
@@ -104,7 +105,8 @@ def run_hosts(folder: Path, url: str, table: str, hosts: int, chunk_size: int, r
         ids = [i for name in names for i in pq.read_table(out / name, columns=["id"]).column("id").to_pylist()]
         once = len(ids) == len(set(ids)) == rows
         print(f"  {hosts} host(s): {seconds:7.2f} s, {rows / seconds:,.0f} rows/s; {len(keys)} chunks; every id "
-              f"{'exactly once' if once else 'NOT exactly once'}; at most {sampler.most} source session(s) at once")
+              f"{'exactly once' if once else 'NOT exactly once'}; at most {sampler.most} source session(s) at once "
+              f"(parallel {parallel} per host, source.max_sessions {max_sessions or 'unset'})")
     finally:
         close_connections()
         with psycopg.connect(url, autocommit=True) as admin:
@@ -116,6 +118,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--chunk-size", type=int, default=5_000)
+    parser.add_argument("--parallel", type=int, default=1, help="chunk workers per host")
+    parser.add_argument("--max-sessions", type=int, help="source.max_sessions (default: unset)")
     args = parser.parse_args()
     url = os.environ.get("BENCH_HOSTS_URL", "postgresql://postgres@127.0.0.1:5432/test")
     table = f"bench_hosts_{args.rows}"
@@ -127,7 +131,7 @@ def main() -> None:
             admin.execute(f"ALTER TABLE {table} ADD PRIMARY KEY (id)")
     for hosts in (1, 2):
         with tempfile.TemporaryDirectory() as folder:
-            run_hosts(Path(folder), url, table, hosts, args.chunk_size, args.rows)
+            run_hosts(Path(folder), url, table, hosts, args.chunk_size, args.rows, args.parallel, args.max_sessions)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rivet_dagster.config.query import UserQuery
@@ -25,6 +25,7 @@ class ReadPlan:
     params: dict[str, Any] = field(default_factory=dict)
     param_types: dict[str, str] = field(default_factory=dict)  # PostgreSQL type to read each value back as
     keys: dict[str, str] = field(default_factory=dict)         # p<n> -> the ${KEY} it binds, for errors
+    key_range: bool = False    # `start`..`end` are an inclusive integer range of the rows' keys: `parts` splits it
 
     def secrets(self) -> list[str]:
         """The values of `${KEY}`s whose names look like secrets: never in an error message."""
@@ -64,6 +65,13 @@ class ReadPlan:
             return f":{name}"
 
         return self.sql.format(columns=columns, **{name: reference(name) for name in self.params})
+
+    def parts(self, width: int) -> list[ReadPlan]:
+        """The same rows as consecutive reads of at most `width` keys each (one when it has no key range)."""
+        if not self.key_range or self.params["end"] - self.params["start"] < width:
+            return [self]
+        return [replace(self, params={**self.params, "start": low, "end": min(low + width - 1, self.params["end"])})
+                for low in range(self.params["start"], self.params["end"] + 1, width)]
 
     def counted(self) -> ReadPlan:
         """COUNT(*) over the rows this plan reads (reconcile)."""
@@ -152,10 +160,11 @@ def chunk(source: SourceDatabase, query: UserQuery, chunk_column: str, column_ty
         sql = (f"SELECT {{columns}} FROM (SELECT _rivet_i.*, ROW_NUMBER() OVER (ORDER BY _rivet_i.{column}) "
                f"AS _rivet_chunk_rn FROM ({query.sql}) AS _rivet_i) AS _rivet "
                f"WHERE _rivet_chunk_rn >= {{start}} AND _rivet_chunk_rn <= {{end}}")
-        return _plan(source, query, sql, params, {"start": "int8", "end": "int8"})
+        return _plan(source, query, sql, params, {"start": "int8", "end": "int8"})  # not split: each read numbers all
     sql = (f"SELECT {{columns}} FROM ({query.sql}) AS _rivet "
            f"WHERE _rivet.{column} >= {{start}} AND _rivet.{column} <= {{end}}")
-    return _plan(source, query, sql, params, {name: column_type or "int8" for name in params})
+    return replace(_plan(source, query, sql, params, {name: column_type or "int8" for name in params}),
+                   key_range=True)
 
 
 def chunk_bounds(source: SourceDatabase, query: UserQuery, chunk_column: str, dense: bool

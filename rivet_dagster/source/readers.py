@@ -30,6 +30,7 @@ from rivet_dagster.source.types import SourceColumn, conform, mysql_column, post
 
 READ_AHEAD_BATCHES = 2
 MAX_BATCH_BYTES = 8 << 20  # half ADBC's default; the batch row count never makes a batch larger than this
+MYSQL_READ_BATCHES = 4   # the most batches of one MySQL/MariaDB read that connectorx may decode ahead of us
 
 
 def describe(source: SourceDatabase, query: UserQuery, tuning: EffectiveTuning) -> list[SourceColumn] | None:
@@ -172,16 +173,22 @@ def _postgres_batches(source, plan, schema, rows, tuning, shared: Connections | 
 
 def _mysql_batches(source, plan, columns, rows, tuning) -> Iterator[pa.RecordBatch]:
     """connectorx holds the GIL while it waits on the network, so no watchdog thread can run here:
-    `statement_timeout_s` is the server's limit on the streamed SELECT as a whole (Rivet's MySQL meaning), set
-    with the session's other settings (UTC, so TIMESTAMP values and bounds are instants) before the read."""
+    `statement_timeout_s` is the server's limit on each streamed SELECT (Rivet's MySQL meaning), set with the
+    session's other settings (UTC, so TIMESTAMP values and bounds are instants) before the read.
+
+    connectorx decodes a result into an unbounded queue as fast as the server sends it, however slowly it is
+    consumed, so a read over a key range (a chunk) is made as consecutive reads of MYSQL_READ_BATCHES batches'
+    worth of keys (of rows, for a unique key): no more of it is decoded ahead of the writer."""
     import connectorx as cx
 
-    query = plan.render(source, ", ".join(_projection(source, c) for c in columns))
+    projection = ", ".join(_projection(source, c) for c in columns)
     schema = schema_of(columns)
     try:
-        reader = cx.read_sql(source.native_url("mysql"), query, return_type="arrow_stream", batch_size=rows,
-                             pre_execution_query=source.session_settings(tuning))
-        yield from _conformed(reader, schema, rows)
+        for part in plan.parts(rows * MYSQL_READ_BATCHES):
+            reader = cx.read_sql(source.native_url("mysql"), part.render(source, projection),
+                                 return_type="arrow_stream", batch_size=rows,
+                                 pre_execution_query=source.session_settings(tuning))
+            yield from _conformed(reader, schema, rows)
     except (KeyboardInterrupt, SystemExit, GeneratorExit, ValueError, SourceError):
         raise
     except BaseException as exc:  # connectorx reports server errors as Rust panics (BaseException)

@@ -1,5 +1,6 @@
 """A run that reads one query many times (a chunk run) shares its PostgreSQL connections: one connection serves
-consecutive reads, an idle one holds no transaction on the source, and one a read left broken is not reused."""
+consecutive reads, an idle one holds no transaction on the source, and one a read left broken is not reused.
+A MySQL/MariaDB chunk is read in parts of a few batches each."""
 import pytest
 import sqlalchemy as sa
 
@@ -10,7 +11,7 @@ from rivet_dagster.source import queries
 from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.source.errors import SourceError
 from rivet_dagster.source.readers import Connections, describe, stream
-from rivet_dagster_tests.conftest import sql_engine
+from rivet_dagster_tests.conftest import run_sql, sql_engine
 
 
 def sessions(url: str, marker: str) -> list[tuple[int, str]]:
@@ -61,3 +62,25 @@ def test_a_connection_a_read_failed_on_is_closed_and_the_next_read_opens_a_new_o
         assert second != first
     finally:
         connections.close()
+
+
+def executed_statements(url: str) -> int:
+    with sql_engine(url).connect() as conn:
+        return int(conn.exec_driver_sql("SHOW GLOBAL STATUS LIKE 'Com_stmt_execute'").fetchone()[1])
+
+
+@pytest.mark.parametrize("batch_size, reads", [(500, 5), (20_000, 1)])
+def test_a_mysql_chunk_is_read_in_parts_of_a_few_batches_each_and_every_row_comes_once(mariadb_url, batch_size,
+                                                                                      reads):
+    """connectorx decodes a whole result ahead of a slow reader, so a chunk's key range is read four batches'
+    worth of keys at a time: ids 1..10,000 (every third missing) with batches of 500 rows are five reads."""
+    run_sql(mariadb_url, "DROP TABLE IF EXISTS parts", "CREATE TABLE parts AS SELECT seq AS id, CONCAT('row ', seq) "
+            "AS label FROM seq_1_to_10000 WHERE seq %% 3 <> 0")
+    source = SourceDatabase(SourceConfig(type="mysql", url=mariadb_url))
+    query, tuning = UserQuery("SELECT id, label FROM parts"), merge_tuning(None, {"batch_size": batch_size})
+    columns = describe(source, query, tuning)
+    plan = queries.chunk(source, query, "id", None, 1, 10_000, dense=False)
+    before = executed_statements(mariadb_url)
+    ids = [v for batch in stream(source, plan, columns, tuning) for v in batch.column("id").to_pylist()]
+    assert executed_statements(mariadb_url) - before == reads
+    assert sorted(ids) == [i for i in range(1, 10_001) if i % 3]
