@@ -4,6 +4,7 @@ The public API (what the README uses); everything else is internal and may move.
 from rivet_dagster.commit.exported import ExportedFiles
 from rivet_dagster.config import ConfigError, RivetConfig, load_config
 from rivet_dagster.defs.build import build_definitions
+from rivet_dagster.defs.component import RivetExports
 from rivet_dagster.defs.translator import spec_for
 from rivet_dagster.errors import RivetError
 from rivet_dagster.modes import mode_of
@@ -11,5 +12,5 @@ from rivet_dagster.modes.chunk_plan import register_plan, reset_plan
 from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.state.store import StateStore
 
-__all__ = ["ConfigError", "ExportedFiles", "RivetConfig", "RivetError", "SourceDatabase", "StateStore",
-           "build_definitions", "load_config", "mode_of", "register_plan", "reset_plan", "spec_for"]
+__all__ = ["ConfigError", "ExportedFiles", "RivetConfig", "RivetError", "RivetExports", "SourceDatabase",
+           "StateStore", "build_definitions", "load_config", "mode_of", "register_plan", "reset_plan", "spec_for"]

@@ -1,8 +1,10 @@
-"""deploy/: the instance config for several hosts, used as a deployment uses it. Two hosts (UTS namespaces with
+"""deploy/: the instance config for several hosts, used as a deployment uses it. Hosts (UTS namespaces with
 hostnames of their own) share one Dagster instance on PostgreSQL (deploy/dagster.yaml, with the psycopg2 URL it
-asks for), one state store on PostgreSQL and one destination folder. Each host runs `dagster asset materialize`
-over its own range of a chunked export's chunks, at the same time. Every row is then in the destination once, and
-the one instance holds both hosts' runs and every chunk materialized."""
+asks for), one state store on PostgreSQL and one destination folder.
+- Two hosts each run `dagster asset materialize` over their own range of a chunked export's chunks at once: every
+  row is in the destination once, and the one instance holds both hosts' runs and every chunk materialized.
+- One host serves the UI and runs the daemon while two others run the CLI against the same source: a UI backfill
+  and the CLI runs keep together to the source's session limit."""
 import os
 import shutil
 import sqlite3
@@ -130,7 +132,8 @@ def test_a_ui_backfill_and_cli_runs_on_other_hosts_keep_to_the_source_session_li
             messages = [entry.user_message for run in instance.get_runs() for entry in instance.all_logs(run.run_id)]
     finally:
         sampler.done.set()
-        sampler.join(timeout=10)
+        if sampler.is_alive():
+            sampler.join(timeout=10)
         close_connections()
     assert sampler.most == 2, sampler.most
     assert any("waiting for a session of source pool" in message for message in [*messages, *errors])

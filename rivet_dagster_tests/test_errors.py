@@ -62,7 +62,7 @@ def test_no_builtin_is_raised_for_a_domain_failure():
     ConfigError at the key's line)."""
     package = Path(rivet_dagster.__file__).parent
     raised = [f"{path.relative_to(package)}:{n}" for path in package.rglob("*.py")
-              if path.name not in ("models.py", "sections.py") or path.parent.name != "config"
+              if path.name not in ("models.py", "sections.py", "asset_settings.py") or path.parent.name != "config"
               for n, line in enumerate(path.read_text().splitlines(), 1)
               if re.search(r"\braise (ValueError|TypeError|KeyError|OSError|PermissionError|RuntimeError|"
                            r"FileNotFoundError|Exception)\(", line)]

@@ -19,9 +19,9 @@ import dagster as dg
 
 from rivet_dagster.cli.common import STDIN, add_export_argument, config_flags, config_from, named_export, params_from
 from rivet_dagster.cli.metrics import seconds
+from rivet_dagster.config import RivetConfig
 from rivet_dagster.config.resolved import SECRET_NAME
 from rivet_dagster.defs.build import build_definitions
-from rivet_dagster.defs.checks import RECONCILE_TAG, VALIDATE_TAG
 from rivet_dagster.defs.names import DefinitionNames
 from rivet_dagster.defs.sensors.crashed_runs import release_dead_runs
 from rivet_dagster.defs.sensors.failure_alerts import CLI_TAG, post_failure
@@ -67,7 +67,7 @@ class Outcome:
 
 
 def run_exports(args: argparse.Namespace) -> int:
-    config = config_from(args)
+    config = _asking_checks(config_from(args), args.validate, args.reconcile)
     exports = [named_export(config, name) for name in args.export] or config.exports
     instance = _instance()  # before any child: a new instance's storage is created here, once
     # likewise the state store (created, migrated, in WAL mode: children racing to do that found it locked); one
@@ -79,8 +79,7 @@ def run_exports(args: argparse.Namespace) -> int:
     if parallel and len(exports) > 1:
         return _run_in_processes(args, [export.name for export in exports])
     params = params_from(args)
-    tags = {CLI_TAG: "run", **({VALIDATE_TAG: "true"} if args.validate else {}),
-            **({RECONCILE_TAG: "true"} if args.reconcile else {})}
+    tags = {CLI_TAG: "run"}
     defs = build_definitions(config)  # the config holds the params
     outcomes = []
     for export in exports:
@@ -88,6 +87,15 @@ def run_exports(args: argparse.Namespace) -> int:
         _print_summary(outcome, state)
         outcomes.append(outcome)
     return max((o.code for o in outcomes), default=OK)
+
+
+def _asking_checks(config: RivetConfig, validate: bool, reconcile: bool) -> RivetConfig:
+    """`--validate` / `--reconcile`: every export asks for the check in these runs (validate where there are files
+    to re-read)."""
+    exports = [export.model_copy(update={"validate_files": export.validate_files or (
+        validate and export.destination.type != "stdout"), "reconcile": export.reconcile or reconcile})
+        for export in config.exports]
+    return config.model_copy(update={"exports": exports})
 
 
 def _run_in_processes(args: argparse.Namespace, names: list[str]) -> int:
@@ -131,7 +139,8 @@ def _brief_console(_init_context) -> logging.Logger:
 
 def _export_job(config, defs: dg.Definitions, export, debug: bool) -> dg.JobDefinition:
     """The export and its checks as one in-process job; without --debug its log is one line per message."""
-    selection = dg.AssetSelection.assets(export.name) | dg.AssetSelection.checks_for_assets(export.name)
+    key = config.asset_key(export)
+    selection = dg.AssetSelection.assets(key) | dg.AssetSelection.checks_for_assets(key)
     job_defs = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, resources=defs.resources,
                               jobs=[dg.define_asset_job(JOB_NAME, selection=selection,
                                                         partitions_def=mode_of(export).partitions(config, export))],
@@ -161,10 +170,10 @@ def _run_one(config, export, defs, instance, state, params, resume, tags, debug)
     shown = {key: value for key, value in params.items() if not SECRET_NAME.search(key)}
     for key in keys:
         ranged = {RANGE_START: key.start, RANGE_END: key.end} if isinstance(key, dg.PartitionKeyRange) else {}
+        run_config = {"ops": {config.definition_name(export): {"config": {"params": shown}}},
+                      "loggers": {"console": {}}}
         result = job.execute_in_process(instance=instance, partition_key=None if ranged else key,
-                                        raise_on_error=False, tags={**tags, **ranged},
-                                        run_config={"ops": {export.name: {"config": {"params": shown}}},
-                                                    "loggers": {"console": {}}})
+                                        raise_on_error=False, tags={**tags, **ranged}, run_config=run_config)
         outcome.run_ids.append(result.run_id)
         for evaluation in result.get_asset_check_evaluations():
             outcome.checks[evaluation.check_name] = outcome.checks.get(evaluation.check_name, True) and \

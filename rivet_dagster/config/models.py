@@ -13,6 +13,7 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field, field_validator, model_validator
 
+from rivet_dagster.config.asset_settings import AssetSettings, valid_cron
 from rivet_dagster.config.errors import ConfigError, KeyedError, format_key, line_for
 from rivet_dagster.config.query import UserQuery
 from rivet_dagster.config.resolved import ResolvedExport, bound_query, effective_tuning, shown_params
@@ -33,16 +34,7 @@ MODE_KEYS = {"full": (), "incremental": ("cursor_column",), "chunked": ("chunk_c
 ONLY_IN_MODE = {"partitioning": "time_window", "sensor": "incremental", "chunk_dense": "chunked"}
 ONLY_IN_MODE_WHY = {"sensor": " (it polls the cursor column)"}
 SPLIT_MODES = ("chunked",)
-
-
-
-def _valid_cron(expression: str) -> bool:
-    """What Dagster's ScheduleDefinition accepts (its own check, through its public API)."""
-    try:
-        dg.ScheduleDefinition(name="cron_probe", cron_schedule=expression, job_name="cron_probe")
-    except dg.DagsterInvalidDefinitionError:
-        return False
-    return True
+UNSCHEDULED_MODES = ("chunked",)  # its partitions are chunks: a backfill or `rivet-dagster run` runs them, not a cron
 
 
 class ExportConfig(Strict):
@@ -76,6 +68,7 @@ class ExportConfig(Strict):
     sensor: SensorConfig | None = None     # rivet-dagster: incremental exports only
     partitioning: PartitioningConfig | None = None  # rivet-dagster: time_window exports as time partitions
     schedule: str | None = None            # rivet-dagster: a cron expression (UTC) that materializes the export
+    dagster: AssetSettings | None = None   # rivet-dagster: Dagster's asset attributes for this export
 
     @field_validator("name")
     @classmethod
@@ -104,7 +97,13 @@ class ExportConfig(Strict):
         if self.partitioning is not None and self.schedule is not None:
             raise KeyedError("schedule", "a partitioned time_window export is scheduled per window already; remove "
                                          "'schedule'")
-        if self.schedule is not None and not _valid_cron(self.schedule):
+        if self.schedule is not None and self.mode in UNSCHEDULED_MODES:
+            raise KeyedError("schedule", "a chunked export's chunks are partitions: run them with a backfill or "
+                                         "`rivet-dagster run`, or automate them with dagster.automation_condition")
+        if self.schedule is not None and self.dagster is not None and self.dagster.automation_condition is not None:
+            raise KeyedError("schedule", "'schedule' is this export's automation_condition (on_cron); give one of "
+                                         "the two")
+        if self.schedule is not None and not valid_cron(self.schedule):
             raise KeyedError("schedule", f"'{self.schedule}' is not a valid cron expression (e.g. '0 3 * * *')")
         if self.compression_level is not None:
             ranges = {"zstd": (1, 22), "gzip": (0, 10)}
@@ -150,6 +149,7 @@ class RivetConfig(Strict):
     staging_dir: str | None = None  # rivet-dagster: where parts are staged before upload (default: system temp)
     state: StateConfig | None = None  # rivet-dagster: the state store (default: $RIVET_STATE_URL, else SQLite)
     name: str | None = None         # rivet-dagster: names this config's resources, job and sensors in a code location
+    dagster: AssetSettings | None = None  # rivet-dagster: Dagster's asset attributes for every export
     # Set by the loader, not by the user: where relative paths resolve from.
     base_dir: Path = Field(default=Path("."), exclude=True)
     config_file: str | None = Field(default=None, exclude=True)
@@ -199,6 +199,19 @@ class RivetConfig(Strict):
                 return export
         known = ", ".join(e.name for e in self.exports)
         raise ConfigError(f"export '{name}' not found in config (exports: {known})", file=self.config_file)
+
+    def asset_settings(self, export: ExportConfig) -> AssetSettings:
+        """The export's `dagster:` block over the config's."""
+        return (export.dagster or AssetSettings()).over(self.dagster)
+
+    def asset_key(self, export: ExportConfig) -> dg.AssetKey:
+        """`<key_prefix...>/<export name>`: what every definition of the export refers to it by."""
+        return dg.AssetKey([*(self.asset_settings(export).key_prefix or []), export.name])
+
+    def definition_name(self, export: ExportConfig) -> str:
+        """The export's op and the prefix of its checks' and sensors' names: `billing__orders` for
+        key billing/orders, so exports of the same name in two configs don't collide in one code location."""
+        return self.asset_key(export).to_python_identifier()
 
     def query_template(self, export: ExportConfig) -> str:
         """The export's SQL as written (inline, or `query_file` as read at load), `${KEY}`s kept."""

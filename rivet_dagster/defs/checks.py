@@ -1,17 +1,17 @@
 """`validate` and `reconcile`, the checks of what an export committed (validate: not for stdout).
 
-On their own (the asset's Checks tab in the UI) they check what is committed now: every partition of a
-partitioned export, the latest run of another. In a run that also materializes the export they check what
-that run committed, and only when asked — `validate: true` / `reconcile: true` on the export, or the run tags
-`rivet/validate` / `rivet/reconcile` = `true` (what `rivet-dagster run --validate` sets); otherwise they yield
-nothing, which Dagster shows as skipped. A mismatch is an ERROR-severity failed check and a `degraded`
-notification; `validate` in a run also fills Rivet's `validated` column of the run's metric.
+An export has the checks it asks for (`validate: true` / `reconcile: true`; `rivet-dagster run --validate /
+--reconcile` asks for its runs), so a check that nobody asked for is neither shown nor run. In a run that
+materializes the export they check what that run committed; on their own (the asset's Checks tab in the UI)
+what is committed now: every partition of a partitioned export, the latest run of another. A mismatch is an
+ERROR-severity failed check and a `degraded` notification; `validate` in a run also fills Rivet's `validated`
+column of the run's metric.
 
 Most exports commit through the IO manager, after the step, so these are asset checks of their own; a mode
 whose step commits each partition itself (chunked) declares them on its asset and judges them in the step."""
 # no `from __future__ import annotations`: Dagster reads the check's context annotation at definition
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import dagster as dg
@@ -26,36 +26,30 @@ from rivet_dagster.defs.source_sessions import hold_sessions
 from rivet_dagster.modes import mode_of
 from rivet_dagster.modes.reconcile import reconcile
 
-VALIDATE_TAG, RECONCILE_TAG = "rivet/validate", "rivet/reconcile"
-
 
 @dataclass(frozen=True)
 class CommittedCheck:
-    """One check of what was committed: its name, the run tag that asks for it, and how it compares."""
+    """One check of what was committed: its name, the export key that asks for it, and how it compares."""
     name: str
-    tag: str
     description: str
     needs_source: bool
 
-    def always(self, export: ExportConfig) -> bool:
+    def asked(self, export: ExportConfig) -> bool:
         return export.validate_files if self.name == "validate" else export.reconcile
 
-    def asked(self, export: ExportConfig, run_tags: Mapping[str, str]) -> bool:
-        return self.always(export) or run_tags.get(self.tag) == "true"
-
-    def spec(self, export: ExportConfig) -> dg.AssetCheckSpec:
-        return dg.AssetCheckSpec(self.name, asset=export.name, description=self.description)
+    def spec(self, config: RivetConfig, export: ExportConfig) -> dg.AssetCheckSpec:
+        return dg.AssetCheckSpec(self.name, asset=config.asset_key(export), description=self.description)
 
 
-VALIDATE = CommittedCheck("validate", VALIDATE_TAG, "Re-reads the committed files at the destination and compares "
+VALIDATE = CommittedCheck("validate", "Re-reads the committed files at the destination and compares "
                           "them with their manifest (size, rows; sha256 for CSV).", needs_source=False)
-RECONCILE = CommittedCheck("reconcile", RECONCILE_TAG, "Counts the source over exactly the exported scope and "
+RECONCILE = CommittedCheck("reconcile", "Counts the source over exactly the exported scope and "
                            "compares it with the rows committed.", needs_source=True)
 
 
 def committed_checks(export: ExportConfig) -> list[CommittedCheck]:
-    """stdout keeps no files to re-read, so no validate."""
-    return [VALIDATE, RECONCILE] if export.destination.type != "stdout" else [RECONCILE]
+    """The checks the export asks for (the config refuses `validate` on stdout, which keeps no files)."""
+    return [check for check in (VALIDATE, RECONCILE) if check.asked(export)]
 
 
 def build_export_checks(config: RivetConfig, export: ExportConfig, names: DefinitionNames
@@ -68,19 +62,14 @@ def build_export_checks(config: RivetConfig, export: ExportConfig, names: Defini
 
 def _export_check(config: RivetConfig, export: ExportConfig, names: DefinitionNames,
                   check: CommittedCheck) -> dg.AssetChecksDefinition:
-    asset_key = dg.AssetKey(export.name)
+    asset_key = config.asset_key(export)
     resource_keys = {names.state, names.notifier} | ({names.source} if check.needs_source else set())
 
-    # a multi-asset check only so that it may yield no result: a planned check without one shows as skipped
-    @dg.multi_asset_check(name=f"{export.name}_{check.name}", specs=[check.spec(export)], can_subset=True,
-                          required_resource_keys=resource_keys, description=check.description)
-    def export_check(context: dg.AssetCheckExecutionContext):
+    @dg.asset_check(asset=asset_key, name=check.name, required_resource_keys=resource_keys,
+                    description=check.description)
+    def export_check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         in_materialization = _materialized_in(context, asset_key)
-        if in_materialization and not check.asked(export, context.run.tags):
-            context.log.info(f"{check.name}: skipped in this run (ask with `{check.name}: true` on the export or "
-                             f"the run tag {check.tag}=true)")
-            return
-        yield judge(config, export, names, check, context, context.run.run_id if in_materialization else None)
+        return judge(config, export, names, check, context, context.run.run_id if in_materialization else None)
 
     return export_check
 
@@ -88,7 +77,7 @@ def _export_check(config: RivetConfig, export: ExportConfig, names: DefinitionNa
 def judge(config: RivetConfig, export: ExportConfig, names: DefinitionNames, check: CommittedCheck, context,
           run_id: str | None) -> dg.AssetCheckResult:
     """The check on what run `run_id` committed, or (None) on what is committed now."""
-    asset_key = dg.AssetKey(export.name)
+    asset_key = config.asset_key(export)
     state, notifier = getattr(context.resources, names.state), getattr(context.resources, names.notifier)
     exported = _committed(config, export, state, run_id)
     if not exported.manifests:
@@ -110,11 +99,9 @@ def judge(config: RivetConfig, export: ExportConfig, names: DefinitionNames, che
 
 def judge_in_step(config: RivetConfig, export: ExportConfig, names: DefinitionNames, context,
                   materialized: bool) -> Iterator[dg.AssetCheckResult]:
-    """For an asset that declares the checks: those selected and, in a materialization, asked for."""
+    """For an asset that declares the checks: those selected."""
     for check in committed_checks(export):
-        if dg.AssetCheckKey(dg.AssetKey(export.name), check.name) not in context.selected_asset_check_keys:
-            continue
-        if materialized and not check.asked(export, context.run.tags):
+        if dg.AssetCheckKey(config.asset_key(export), check.name) not in context.selected_asset_check_keys:
             continue
         yield judge(config, export, names, check, context, context.run.run_id if materialized else None)
 
@@ -128,7 +115,7 @@ def _comparison(config: RivetConfig, export: ExportConfig, names: DefinitionName
         slots = hold_sessions(context, names, 1, f"{export.name}: reconcile")
         try:
             return reconcile(config, export, getattr(context.resources, names.source), exported, context.log,
-                             ExportRunConfig.params_of(context.run, export.name))
+                             ExportRunConfig.params_of(context.run, config.definition_name(export)))
         finally:
             slots.release()
     return reconciled

@@ -44,7 +44,7 @@ def export_chunks(context: dg.AssetExecutionContext, config: RivetConfig, export
                   names: DefinitionNames, params: dict[str, str]) -> Iterator:
     """Materializes the run's chunks (when the export is selected), then judges the selected checks: on what
     this run committed, or alone (the Checks tab) on what is committed now."""
-    materializing = dg.AssetKey(export.name) in context.selected_asset_keys
+    materializing = config.asset_key(export) in context.selected_asset_keys
     failure = None
     if materializing:
         run = _ChunkRun(context, config, export, names, params)
@@ -122,7 +122,7 @@ class _ChunkRun:
                                 continue
                             done = future.result()
                             self.committed.append(done.staged)
-                            yield dg.AssetMaterialization(asset_key=self.export.name, partition=key,
+                            yield dg.AssetMaterialization(asset_key=self.config.asset_key(self.export), partition=key,
                                                           metadata=done.metadata)
                 finally:  # an interrupted step (a cancelled run) starts no further chunk
                     for future in pending:

@@ -10,6 +10,7 @@ from rivet_dagster.commit import protocol
 from rivet_dagster.config.models import ExportConfig, RivetConfig
 from rivet_dagster.defs.chunk_step import export_chunks
 from rivet_dagster.defs.gates import quality_gate, schema_drift_gate
+from rivet_dagster.defs.io_manager import commit_staged
 from rivet_dagster.defs.metadata import staged_metadata
 from rivet_dagster.defs.names import DefinitionNames
 from rivet_dagster.defs.run_config import ExportRunConfig
@@ -25,10 +26,10 @@ from rivet_dagster.state import claims
 def build_export_asset(config: RivetConfig, export: ExportConfig, names: DefinitionNames) -> dg.AssetsDefinition:
     mode, policies, spec = mode_of(export), policies_for(config, export, names), spec_for(config, export, names)
     rivet = config  # `config` is the run config inside the asset (Dagster's name for it)
-    resources = {names.source, names.state} | ({names.notifier} if mode.commits_in_step else set())
+    resources = {names.source, names.state, names.notifier}
 
     # A step that commits itself may run its checks alone (the Checks tab), hence subsettable.
-    @dg.multi_asset(name=export.name, specs=[spec], check_specs=check_specs_for(export),
+    @dg.multi_asset(name=rivet.definition_name(export), specs=[spec], check_specs=check_specs_for(config, export),
                     required_resource_keys=resources, pool=policies.pool, can_subset=mode.commits_in_step,
                     backfill_policy=policies.backfill_policy)
     def export_asset(context: dg.AssetExecutionContext, config: ExportRunConfig):
@@ -72,7 +73,17 @@ def build_export_asset(config: RivetConfig, export: ExportConfig, names: Definit
             raise
         finally:
             sessions.release()
-        yield dg.Output(staged, output_name=export.name,
-                        metadata=staged_metadata(rivet, export, config.params, staged, drift))
+        metadata = staged_metadata(rivet, export, config.params, staged, drift)
+        if all(s.status == "skipped" for s in staged):
+            # nothing new (skip_empty, or an incremental run with no new rows): its bookkeeping is committed
+            # here, and the asset records a skip, not an empty materialization
+            notifier = getattr(context.resources, names.notifier)
+            metadata |= commit_staged(staged, state, notifier, context.retry_number, context.log)
+            context.log.info(f"{export.name}: skipped, nothing to export")
+            skip = {name: value for name, value in metadata.items() if name.startswith("rivet/")}
+            for staged_set in staged:
+                yield dg.AssetObservation(asset_key=spec.key, partition=staged_set.partition_key, metadata=skip)
+            return
+        yield dg.Output(staged, output_name=rivet.definition_name(export), metadata=metadata)
 
     return export_asset

@@ -47,7 +47,7 @@ def schema_drift_gate(export: ExportConfig, state, staged: list[StagedExport], l
     message = f"{export.name}: the schema changed since the last committed run ({describe_drift(drift)})"
     if export.on_schema_drift == "fail":
         message += "; on_schema_drift: fail, nothing was committed"
-        raise dg.Failure(message, metadata={"schema_drift": dg.MetadataValue.json(drift)}) \
+        raise dg.Failure(message, metadata={"rivet/schema_drift": dg.MetadataValue.json(drift)}) \
             from SchemaDriftError(message)
     log.warning(message)
     return drift

@@ -32,16 +32,8 @@ class ExportIOManager(dg.ConfigurableIOManager):
     notifier: dg.ResourceDependency[SlackNotifier]
 
     def handle_output(self, context: dg.OutputContext, obj: list[StagedExport]) -> None:
-        """Commits each staged file set (one per partition in a range run) in the crash matrix's order."""
-        started = time.monotonic()
-        try:
-            destination, schema_changed = protocol.commit(obj, self.state, context.log)
-        finally:  # committed or failed, the scopes the step claimed are free for the next run at once
-            claims.release(staged.claim for staged in obj)
-        seconds = time.monotonic() - started
-        notify_committed(self.notifier, obj, schema_changed, seconds, context.step_context.previous_attempt_count,
-                         context.log)
-        context.add_output_metadata(commit_metadata(destination, obj, schema_changed, seconds))
+        context.add_output_metadata(commit_staged(obj, self.state, self.notifier,
+                                                  context.step_context.previous_attempt_count, context.log))
 
     def load_input(self, context: dg.InputContext) -> ExportedFiles:
         """The upstream export's committed files: its latest run's manifests, or those of the partitions this
@@ -53,6 +45,20 @@ class ExportIOManager(dg.ConfigurableIOManager):
             raise dg.Failure(f"export '{export_name}' writes to {destination.describe()}: there are no files to load")
         keys = list(context.asset_partition_keys) if context.has_asset_partitions else None
         return ExportedFiles.read(export_name, destination, self.state.manifest_uris(export_name, keys))
+
+
+def commit_staged(staged: list[StagedExport], state: StateStore, notifier: SlackNotifier, step_retries: int,
+                  log) -> dict:
+    """Commits each staged file set (one per partition in a range run) in the crash matrix's order; the commit's
+    metadata. (The IO manager's work, and the step's own for a run that skipped: it materializes nothing.)"""
+    started = time.monotonic()
+    try:
+        destination, schema_changed = protocol.commit(staged, state, log)
+    finally:  # committed or failed, the scopes the step claimed are free for the next run at once
+        claims.release(staged_set.claim for staged_set in staged)
+    seconds = time.monotonic() - started
+    notify_committed(notifier, staged, schema_changed, seconds, step_retries, log)
+    return commit_metadata(destination, staged, schema_changed, seconds)
 
 
 def notify_committed(notifier: SlackNotifier, committed: list[StagedExport], schema_changed: bool,

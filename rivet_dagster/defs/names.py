@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from rivet_dagster.config.models import RivetConfig
 
 DESTINATION_TYPES = ("local", "s3", "gcs", "stdout")
-SOURCE_TAG = "rivet/source"  # on every export asset, and on the runs the project launches (jobs, schedules, sensors)
+SOURCE_TAG = "rivet/source"  # on every export asset, and on the runs the project launches (jobs, automation, sensors)
 
 
 def config_name(config: RivetConfig) -> str:
@@ -27,17 +27,22 @@ def config_name(config: RivetConfig) -> str:
     return stem or "rivet"
 
 
-def source_group(config: RivetConfig) -> str:
-    """`<type>_<database>` from what the config states (an env var or file URL is not read for a label)."""
+def source_database(config: RivetConfig) -> str | None:
+    """The database the config states (an env var or file URL is not read for a label)."""
     source = config.source
-    database = source.database
     if source.url:
         try:
-            database = make_url(source.url).database
+            return make_url(source.url).database
         except Exception:
-            database = None
+            return None
+    return source.database
+
+
+def source_group(config: RivetConfig) -> str:
+    """`<type>_<database>`."""
+    database = source_database(config)
     name = Path(database).stem if database else ""
-    return re.sub(r"\W", "_", f"{source.type}_{name}" if name else source.type)
+    return re.sub(r"\W", "_", f"{config.source.type}_{name}" if name else config.source.type)
 
 
 def slug(text: str) -> str:
@@ -47,11 +52,12 @@ def slug(text: str) -> str:
 @dataclass(frozen=True)
 class DefinitionNames:
     config: str
-    group: str          # the source's asset group, `<type>_<database>`
+    group: str                # the source's asset group, `<type>_<database>`
+    database: str | None      # as the config states it (MySQL's default schema)
 
     @classmethod
     def of(cls, config: RivetConfig, name: str | None = None) -> DefinitionNames:
-        return cls(name or config_name(config), source_group(config))
+        return cls(name or config_name(config), source_group(config), source_database(config))
 
     @property
     def source_tags(self) -> dict[str, str]:
@@ -85,6 +91,10 @@ class DefinitionNames:
     @property
     def failure_sensor(self) -> str:
         return f"rivet_{self.config}_slack_on_failure"
+
+    @property
+    def automation_sensor(self) -> str:
+        return f"rivet_{self.config}_automation"
 
     @property
     def crashed_runs_sensor(self) -> str:

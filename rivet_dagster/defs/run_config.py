@@ -8,6 +8,6 @@ class ExportRunConfig(dg.Config):
     params: dict[str, str] = {}
 
     @staticmethod
-    def params_of(run: dg.DagsterRun, export_name: str) -> dict[str, str]:
-        """The params a run gave the export (for steps of the same run, such as its asset checks)."""
-        return ((run.run_config.get("ops") or {}).get(export_name, {}).get("config") or {}).get("params") or {}
+    def params_of(run: dg.DagsterRun, op_name: str) -> dict[str, str]:
+        """The params a run gave the export's op (for steps of the same run, such as its asset checks)."""
+        return ((run.run_config.get("ops") or {}).get(op_name, {}).get("config") or {}).get("params") or {}

@@ -13,20 +13,27 @@ from rivet_dagster.defs.gates import QUALITY_CHECK
 from rivet_dagster.defs.io_manager import DESTINATION_METADATA, destination_metadata
 from rivet_dagster.defs.names import DefinitionNames
 from rivet_dagster.modes import mode_of
+from rivet_dagster.source.tables import tables_read
 
 
 def spec_for(config: RivetConfig, export: ExportConfig, names: DefinitionNames) -> dg.AssetSpec:
     """Key = export name, group = the source, kinds = engine + format, description = the query, code version = a
-    hash of the export's config, partitions = the mode's, IO manager = the destination type's."""
+    hash of the export's config, partitions = the mode's, IO manager = the destination type's; the `dagster:`
+    settings (key prefix, group, owners, tags, kinds, automation, freshness) over these."""
+    settings = config.asset_settings(export)
     return dg.AssetSpec(
-        key=export.name,
-        group_name=names.group,
-        kinds={config.source.type, export.format},
-        description=f"```sql\n{config.query_template(export).strip()}\n```",
+        key=config.asset_key(export),
+        group_name=settings.group_name or names.group,
+        kinds=set(settings.kinds) if settings.kinds is not None else {config.source.type, export.format},
+        owners=settings.owners,
+        automation_condition=automation_of(config, export, names),
+        freshness_policy=settings.freshness_policy.policy() if settings.freshness_policy else None,
+        description=description(config, export, names),
         code_version=code_version(config, export),
-        tags=names.source_tags,
+        tags={**settings.tags, **names.source_tags},
+        deps=deps_of(config, export, names),
         partitions_def=mode_of(export).partitions(config, export),
-        skippable=mode_of(export).commits_in_step,  # its step reports each partition, not one output
+        skippable=True,  # a run that skips materializes nothing; a chunk step reports each partition itself
         metadata={"rivet/mode": export.mode, "rivet/format": export.format,
                   DESTINATION_METADATA: destination_metadata(export.destination)},
     ).with_io_manager_key(names.io_manager(export.destination.type))
@@ -44,17 +51,49 @@ def policies_for(config: RivetConfig, export: ExportConfig, names: DefinitionNam
     return StepPolicies(pool=names.source_pool, backfill_policy=mode_of(export).backfill_policy(export))
 
 
-def check_specs_for(export: ExportConfig) -> list[dg.AssetCheckSpec]:
+def check_specs_for(config: RivetConfig, export: ExportConfig) -> list[dg.AssetCheckSpec]:
     """The blocking `quality` check, judged on the staged data before the commit; and where the step commits
     itself (chunks), the checks of what it committed."""
-    specs = [dg.AssetCheckSpec(QUALITY_CHECK, asset=export.name, blocking=True,
+    specs = [dg.AssetCheckSpec(QUALITY_CHECK, asset=config.asset_key(export), blocking=True,
                                description="The quality: gates, judged on the staged data before the commit")] \
         if export.quality is not None else []
     if mode_of(export).commits_in_step:
-        specs += [check.spec(export) for check in committed_checks(export)]
+        specs += [check.spec(config, export) for check in committed_checks(export)]
     return specs
 
 
+def automation_of(config: RivetConfig, export: ExportConfig, names: DefinitionNames
+                  ) -> dg.AutomationCondition | None:
+    """The export's own `dagster.automation_condition`, else its mode's (`schedule:`, a time window's close),
+    else the config's; the config's automation sensor evaluates it. The source tables it reads are ignored by
+    the condition's wait for updated deps: Dagster never sees a database table updated."""
+    own = export.dagster.condition() if export.dagster is not None else None
+    condition = own or mode_of(export).automation(config, export) or config.asset_settings(export).condition()
+    tables = [key for key in deps_of(config, export, names) if key.path[0] == names.group]
+    return condition.ignore(dg.AssetSelection.assets(*tables)) if condition is not None and tables else condition
+
+
+def deps_of(config: RivetConfig, export: ExportConfig, names: DefinitionNames) -> list[dg.AssetKey]:
+    """The config's `deps`, else the tables the query reads: `<source group>/<schema>/<table>`, shared by the
+    exports of a source. As dagster-sling's sources, they are deps only: Dagster shows each as an external asset
+    upstream of the exports, and a project that defines the table's asset (its own AssetSpec) gets that."""
+    given = config.asset_settings(export).dep_keys()
+    return given if given is not None else [
+        dg.AssetKey([names.group, schema, table])
+        for schema, table in tables_read(config.query_template(export), config.source.type, names.database)]
+
+
+def description(config: RivetConfig, export: ExportConfig, names: DefinitionNames) -> str:
+    """A line the catalog lists, then the query as an indented block: Markdown code on the asset's page, with no
+    fence to show raw where the catalog prints the text."""
+    query = "\n".join(f"    {line}" for line in config.query_template(export).strip().splitlines())
+    mode = export.mode.replace("_", " ").capitalize()
+    return f"{mode} export of {names.group} to {export.format} ({export.destination.type}).\n\n{query}"
+
+
 def code_version(config: RivetConfig, export: ExportConfig) -> str:
-    spec = f"{config.source.type}\x1f{config.query_template(export)}\x1f{export.model_dump_json()}"
+    """What the export writes depends on; its `dagster:` attributes (owners, tags...) and the checks it asks for
+    don't change the data."""
+    written = export.model_dump_json(exclude={"dagster", "validate_files", "reconcile"})
+    spec = f"{config.source.type}\x1f{config.query_template(export)}\x1f{written}"
     return hashlib.sha256(spec.encode()).hexdigest()[:16]

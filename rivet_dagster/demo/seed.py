@@ -1,10 +1,12 @@
-"""A deterministic demo database: customers, orders and events (~100k rows) with realistic values."""
+"""A deterministic demo database: customers, orders and events (~100k rows) with realistic values, and the visits
+of the last few days (one daily window each); `add_events` is the demo's second step, new rows for the
+incremental export."""
 from __future__ import annotations
 
 import json
 import random
 import sqlite3
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 COUNTRIES = ["DE", "FR", "US", "BR", "JP", "IN", "NG", "UA", "ES", "CA"]
@@ -13,7 +15,12 @@ EVENT_KINDS = ["page_view", "add_to_cart", "checkout", "login", "search"]
 NAMES = ["Ana", "Jürgen", "Chloé", "Иван", "Zoë", "李雷", "Siobhán", "José", "Amaka", "Ngọc"]
 
 
-def seed(path: Path, customers: int = 20_000, orders: int = 50_000, events: int = 30_000) -> Path:
+PAGES = ["/", "/shop", "/cart", "/checkout", "/account", "/help"]
+VISIT_DAYS = 3        # the closed days before `today`, each a window of the daily export
+
+
+def seed(path: Path, customers: int = 20_000, orders: int = 50_000, events: int = 30_000, visits_per_day: int = 1_000,
+         today: date | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     rng = random.Random(42)
@@ -27,6 +34,8 @@ def seed(path: Path, customers: int = 20_000, orders: int = 50_000, events: int 
                                  note TEXT, receipt BLOB);
             CREATE TABLE events (id INTEGER PRIMARY KEY, customer_id INTEGER, kind TEXT NOT NULL, payload TEXT,
                                  occurred_at TEXT NOT NULL);
+            CREATE TABLE visits (id INTEGER PRIMARY KEY, customer_id INTEGER, page TEXT NOT NULL,
+                                 visited_at TEXT NOT NULL);
         """)
         db.executemany("INSERT INTO customers VALUES (?, ?, ?, ?, ?, ?, ?)", (
             (i, f"user{i}@example.com", f"{rng.choice(NAMES)} {i}" if rng.random() > 0.02 else None,
@@ -45,4 +54,20 @@ def seed(path: Path, customers: int = 20_000, orders: int = 50_000, events: int 
              json.dumps({"path": f"/p/{rng.randint(1, 500)}", "ms": rng.randint(5, 900)}),
              (epoch + timedelta(seconds=rng.randrange(60 * 86400 * 10))).isoformat(sep=" "))
             for i in range(1, events + 1)))
+        today = today or datetime.now(timezone.utc).date()
+        first_day = datetime.combine(today - timedelta(days=VISIT_DAYS), datetime.min.time())
+        db.executemany("INSERT INTO visits VALUES (?, ?, ?, ?)", (
+            (i, rng.randint(1, customers), rng.choice(PAGES),
+             (first_day + timedelta(days=(i - 1) // visits_per_day, seconds=rng.randrange(86400))).isoformat(sep=" "))
+            for i in range(1, VISIT_DAYS * visits_per_day + 1)))
     return path
+
+
+def add_events(path: Path, count: int = 1_000) -> None:
+    """New rows past the incremental export's cursor."""
+    rng = random.Random(7)
+    with sqlite3.connect(path) as db:
+        first = db.execute("SELECT max(id) FROM events").fetchone()[0] + 1
+        db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", (
+            (i, rng.randint(1, 20_000), rng.choice(EVENT_KINDS), json.dumps({"path": "/new", "ms": 1}),
+             datetime(2024, 8, 24).isoformat(sep=" ")) for i in range(first, first + count)))

@@ -43,13 +43,9 @@ class Mode:
                 tags: Mapping[str, str]) -> list[dg.SensorDefinition]:
         return []
 
-    def schedule(self, export: ExportConfig, tags: Mapping[str, str]) -> dg.ScheduleDefinition | None:
-        """`schedule:` (cron, UTC) materializes the export."""
-        if export.schedule is None:
-            return None
-        return dg.ScheduleDefinition(name=f"{export.name}_schedule", cron_schedule=export.schedule,
-                                     target=[export.name], tags=dict(tags),
-                                     default_status=dg.DefaultScheduleStatus.RUNNING)
+    def automation(self, config: RivetConfig, export: ExportConfig) -> dg.AutomationCondition | None:
+        """`schedule:` (cron, UTC): materialize the export after each tick."""
+        return dg.AutomationCondition.on_cron(export.schedule) if export.schedule else None
 
     # --- one run -------------------------------------------------------------------------------------------------
     def scope(self, export: ExportConfig, source: SourceDatabase, state: StateStore | None, query: UserQuery,

@@ -42,7 +42,7 @@ def partitions_name(config: RivetConfig, export: ExportConfig) -> str:
     """The plan's partition set. Sets are deployment-wide, so its name carries the export's, and the plan's
     fingerprint: a changed plan starts a set of its own instead of deleting the old one's keys (Dagster deletes one
     key per call, minutes for a large plan), and keys with the same name keep their history."""
-    return f"{export.name}__chunks_{fingerprint(config, export)[:8]}"
+    return f"{config.definition_name(export)}__chunks_{fingerprint(config, export)[:8]}"
 
 
 def chunk_key(start: int, end: int) -> str:

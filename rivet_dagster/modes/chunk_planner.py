@@ -16,7 +16,7 @@ PLANNER_INTERVAL_S = 600
 
 def build_chunk_planner_sensor(config: RivetConfig, export: ExportConfig, source: SourceDatabase,
                                state: StateStore) -> dg.SensorDefinition:
-    @dg.sensor(name=f"{export.name}_chunk_planner", minimum_interval_seconds=PLANNER_INTERVAL_S,
+    @dg.sensor(name=f"{config.definition_name(export)}_chunk_planner", minimum_interval_seconds=PLANNER_INTERVAL_S,
                default_status=dg.DefaultSensorStatus.RUNNING,
                description=f"Adds the missing chunk partitions of '{export.name}' (chunk_size {export.chunk_size}).")
     def chunk_planner(context: dg.SensorEvaluationContext):

@@ -27,8 +27,8 @@ def build_new_rows_sensor(config: RivetConfig, export: ExportConfig, source: Sou
     tuning = config.tuning_for(export)
 
     @dg.sensor(
-        name=f"{export.name}_new_rows",
-        target=[export.name],
+        name=f"{config.definition_name(export)}_new_rows",
+        target=[config.asset_key(export)],
         minimum_interval_seconds=export.sensor.interval_seconds if export.sensor else DEFAULT_INTERVAL_S,
         default_status=dg.DefaultSensorStatus.RUNNING if export.sensor else dg.DefaultSensorStatus.STOPPED,
         description=f"Runs '{export.name}' when rows with {export.cursor_column} past the stored cursor appear.",

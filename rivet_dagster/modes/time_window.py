@@ -3,7 +3,6 @@ window (from UTC midnight `days_window` days ago, no end); with it each window i
 backfilled in one run (one file set per window) and scheduled once it has closed."""
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
@@ -47,14 +46,13 @@ class TimeWindowMode(Mode):
         """A backfill (UI) or `--partition-range` (CLI) runs the whole range in one run."""
         return dg.BackfillPolicy.single_run() if export.partitioning else None
 
-    def schedule(self, export: ExportConfig, tags: Mapping[str, str]) -> dg.ScheduleDefinition | None:
-        """A partitioned export materializes each window once it has closed."""
+    def automation(self, config: RivetConfig, export: ExportConfig) -> dg.AutomationCondition | None:
+        """A partitioned export materializes each window once it has closed: at the windows' own cron tick,
+        the latest window (the one that just closed)."""
         if export.partitioning is None:
-            return super().schedule(export, tags)
-        job = dg.define_asset_job(f"{export.name}_windows", selection=[export.name],
-                                  partitions_def=self.windows(export), tags=dict(tags))
-        return dg.build_schedule_from_partitioned_job(job, name=f"{export.name}_schedule",
-                                                      default_status=dg.DefaultScheduleStatus.RUNNING)
+            return super().automation(config, export)
+        windows = self.windows(export)
+        return dg.AutomationCondition.on_cron(windows.get_cron_schedule(), windows.timezone)
 
     def scope(self, export: ExportConfig, source: SourceDatabase, state: StateStore | None, query: UserQuery,
               columns: list[SourceColumn] | None, log, partition_key: str | None) -> ReadScope:

@@ -80,6 +80,12 @@ class StateStore(dg.ConfigurableResource):
                 _DATABASES[key] = PostgresDatabase(url, self.busy_timeout_ms)
         return _DATABASES[key]
 
+    def identity(self) -> str:
+        """Which store this is, as two configs compare it (a file's real path, or the database's URL)."""
+        url = self._url()
+        return url if url is not None and not url.startswith("sqlite:///") else \
+            os.path.realpath(url[len("sqlite:///"):] if url else self.path)
+
     def _url(self) -> str | None:
         if self.url_env is None:
             return self.url

@@ -95,7 +95,7 @@ def test_the_embedded_default_sqlite_is_initialised_checked_and_exported(capsys,
     assert code == 0, err
     exports = {e["name"]: e for e in yaml.safe_load((tmp_path / "rivet.yaml").read_text())["exports"]}
     assert {name: e["mode"] for name, e in exports.items()} == {"customers": "chunked", "events": "chunked",
-                                                               "orders": "chunked"}
+                                                               "orders": "chunked", "visits": "chunked"}
     code, out, err = cli(capsys, "check", "-c", "rivet.yaml", "-e", "orders")
     assert code == 0, err
     assert "Row estimate: ~500 (500 rows)" in out and "index on id" in out and "Verdict:      EFFICIENT" in out

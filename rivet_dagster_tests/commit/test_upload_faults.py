@@ -83,7 +83,7 @@ def test_a_brief_outage_is_retried_with_backoff_and_the_retry_is_counted(big_src
 
     result = materialize(config)
     assert result.success
-    assert result.asset_materializations_for_node("big")[0].metadata["destination_retries"].value == 1
+    assert result.asset_materializations_for_node("big")[0].metadata["rivet/destination_retries"].value == 1
     objects, listed = manifested(store)
     assert objects == listed and exported_ids(store, objects) == list(range(1, ROWS + 1))
     assert state_in(tmp_path).metrics("big")[0]["retries"] == 1

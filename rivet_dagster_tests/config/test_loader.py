@@ -133,6 +133,27 @@ exports:
     ("exports:\n", "state:\n  uri: postgresql://db/state\nexports:\n", "state.uri", 7, "did you mean 'url'?"),
     ("exports:\n", "state: postgresql://rivet@db/state\nexports:\n", None, None, None),
     ("exports:\n", "state: {url_env: STATE_URL}\nexports:\n", None, None, None),
+    # the `dagster:` block: Dagster's own rules for each attribute, at its key
+    ("    format: parquet\n", "    format: parquet\n    dagster:\n      owners: [data team]\n",
+     "exports[0].dagster.owners", 11, "Owner must be an email address or a team name"),
+    ("exports:\n", "dagster:\n  tags: {'bad key!': x}\nexports:\n", "dagster.tags", 7, "invalid tag keys"),
+    ("exports:\n", "dagster:\n  automation_condition: {on_cron: every day}\nexports:\n",
+     "dagster.automation_condition.on_cron", 7, "not a valid cron expression"),
+    ("exports:\n", "dagster:\n  automation_condition: sometimes\nexports:\n", "dagster.automation_condition", 7,
+     "must be eager, on_missing or {on_cron: '<cron>'}"),
+    ("exports:\n", "dagster:\n  automation_condition: {on_cron: '0 6 * * *', eager: true}\nexports:\n",
+     "dagster.automation_condition", 7, "must be eager, on_missing or {on_cron: '<cron>'}"),
+    ("exports:\n", "dagster:\n  freshness_policy: {deadline_cron: '0 6 * * *'}\nexports:\n",
+     "dagster.freshness_policy.lower_bound_delta", 7, "deadline_cron needs lower_bound_delta"),
+    ("exports:\n", "dagster:\n  freshness_policy: {fail_window: a while}\nexports:\n",
+     "dagster.freshness_policy.fail_window", 7, "'a while' is not a duration"),
+    ("exports:\n", "dagster:\n  group: exports\nexports:\n", "dagster.group", 7, "did you mean 'group_name'?"),
+    ("    format: parquet\n", "    format: parquet\n    schedule: '0 3 * * *'\n    dagster: {automation_condition: "
+                            "eager}\n", "exports[0].schedule", 10, "give one of the two"),
+    ("    format: parquet\n", "    format: parquet\n    mode: chunked\n    chunk_column: id\n"
+                            "    schedule: '0 3 * * *'\n", "exports[0].schedule", 12, "chunks are partitions"),
+    ("exports:\n", "dagster:\n  key_prefix: [warehouse, raw]\n  owners: [team:data]\n  automation_condition: "
+                    "eager\n  freshness_policy: {fail_window: 1d, warn_window: 12h}\nexports:\n", None, None, None),
 ])
 def test_each_rule_names_the_key_and_line(old, new, key, line, message):
     text = VALID.replace(old, new)

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from rivet_dagster import build_definitions
+from rivet_dagster import ConfigError, build_definitions
 from rivet_dagster.config import load_config
 from rivet_dagster.defs.names import DefinitionNames, source_group
 from rivet_dagster_tests.conftest import run_sql, state_in, write_config
@@ -106,7 +106,9 @@ def test_a_config_with_every_mode_twice_loads_in_the_cli_and_the_ui_and_asset_pa
     with dagster_services(home, config, tmp_path) as server:
         [location] = server.graphql(LOCATIONS)["workspaceOrError"]["locationEntries"]
         assert location["locationOrLoadError"]["__typename"] == "RepositoryLocation", location
-        assert sorted(n["assetKey"]["path"][-1] for n in server.graphql(ASSETS)["assetNodes"]) == sorted(names)
+        group = source_group(load_config(config))      # and the table they all read, upstream of them
+        assert sorted("/".join(n["assetKey"]["path"]) for n in server.graphql(ASSETS)["assetNodes"]) == sorted(
+            [*names, f"{group}/public/activity"])
 
         first, second = launch_from_asset_page(server, "full_a"), launch_from_asset_page(server, "full_b")
 
@@ -153,7 +155,7 @@ def test_what_init_writes_for_a_database_with_two_integer_keyed_tables_loads(act
 
 
 MERGED = """import dagster as dg
-from rivet_dagster import build_definitions
+from rivet_dagster import ConfigError, build_definitions
 
 defs = dg.Definitions.merge(build_definitions("{a}"), build_definitions("{b}"))
 """
@@ -192,3 +194,25 @@ def test_two_configs_with_overlapping_modes_merge_into_one_code_location(activit
     assert state_in(tmp_path / "billing").cursor("billing_events") is not None
     assert not (tmp_path / "sales" / ".rivet_state.db").exists() or \
         state_in(tmp_path / "sales").cursor("billing_events") is None
+
+
+def test_configs_that_share_a_state_store_cannot_share_an_export_name_whatever_their_key_prefixes(tmp_path):
+    """A state store keys cursors by export name: two configs in one folder keep their state in one file, so the
+    second `orders` would share the first one's cursor. It is refused at its line; a store of its own is fine."""
+    def config(name: str, **extra) -> Path:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({
+            "source": {"type": "sqlite", "database": "shop.db"}, "dagster": {"key_prefix": name}, **extra,
+            "exports": [{"name": "orders", "query": "SELECT * FROM orders", "mode": "incremental",
+                         "cursor_column": "id", "format": "parquet", "destination": {"type": "local", "path": name}}]}))
+        return path
+
+    first = build_definitions(config("sales"))
+    with pytest.raises(ConfigError, match=r"billing\.yaml:\d+: exports\[0\]\.name: export 'orders' is also "
+                                          r"exported by .*sales\.yaml, and both keep their state in the same store"):
+        build_definitions(config("billing"))
+    apart = build_definitions(config("billing", state={"path": "billing_state.db"}))
+    merged = dg.Definitions.merge(first, apart)
+    assert {spec.key for spec in merged.resolve_all_asset_specs()} == {
+        dg.AssetKey(["sales", "orders"]), dg.AssetKey(["billing", "orders"]), dg.AssetKey(["sqlite_shop", "main",
+                                                                                           "orders"])}

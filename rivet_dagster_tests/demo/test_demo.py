@@ -1,7 +1,10 @@
-"""The embedded demo as a newcomer meets it: from a built wheel, then opened in the UI with the README's command
-(nothing to set but what the README sets), and the README's downstream asset reading what it exported."""
+"""The embedded demo as a newcomer meets it: from a built wheel (every mode exported), then opened in the UI with
+the README's command (nothing to set but what the README sets), the README's downstream asset reading what it
+exported, and this repository as a dg project holding the demo."""
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import pickle
 import re
@@ -12,12 +15,15 @@ import sysconfig
 import textwrap
 from pathlib import Path
 
-import pyarrow.parquet as pq
+import pytest
 
+from rivet_dagster.state.store import StateStore
 from rivet_dagster_tests.dagster_services import ROOT, Webserver, free_port, wait_for
 
 BIN = Path(sys.executable).parent
-EXPORTS = ["customers", "events_csv", "orders", "refunds"]
+EXPORTS = ["customers", "events_csv", "events_incremental", "orders", "orders_chunked", "refunds", "visits_daily"]
+TABLES = ["sqlite_demo/main/customers", "sqlite_demo/main/events", "sqlite_demo/main/orders",
+          "sqlite_demo/main/visits"]      # what the exports read: their lineage
 ASSETS = "{ assetNodes { assetKey { path } } }"
 LOCATIONS = """{ workspaceOrError { ... on Workspace { locationEntries { locationOrLoadError {
   __typename ... on PythonError { message } } } } } }"""
@@ -58,47 +64,88 @@ def test_the_demo_runs_from_a_built_wheel(tmp_path):
     result = subprocess.run([str(python / "bin" / "python"), "-m", "rivet_dagster.demo"], cwd=project,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    exported = {re.match(r"(\w+?)_\d{8}_\d{6}_", p.name).group(1) for p in (project / "output").iterdir()
-                if not p.name.startswith("_")}
-    assert exported == {"customers", "events_csv", "orders"}                   # refunds is empty: skipped
-    assert pq.read_table(next((project / "output").glob("orders_*.parquet"))).num_rows == 50_000
+    assert "Warning" not in result.stderr and "Welcome to Dagster" not in result.stderr
+    assert_every_mode_exported(project)
 
 
-def test_the_readme_ui_command_opens_the_demo_with_nothing_unset(tmp_path):
-    for name in ("pyproject.toml", "workspace.yaml"):       # a project root, as `dagster dev` expects
-        shutil.copy(ROOT / name, tmp_path / name)
-    assert run_demo(tmp_path).returncode == 0
+def assert_every_mode_exported(project: Path) -> None:
+    """What each mode committed, from the state store's file manifest (each file's rows, by export)."""
+    files = StateStore(path=str(project / "demo_data" / ".rivet_state.db")).files(last=1000)
+    rows = {name: sorted(f["row_count"] for f in files if f["export_name"] == name) for name in EXPORTS}
+    assert rows["customers"] == [20_000] and rows["orders"] == [50_000] and sum(rows["events_csv"]) == 30_000
+    assert rows["refunds"] == []                                             # empty: skipped
+    assert rows["events_incremental"] == [1_000, 30_000]                     # the second run: only the new rows
+    assert rows["orders_chunked"] == [10_000] * 5                            # a file per chunk
+    assert rows["visits_daily"] == [1_000] * 3                               # a file per closed day
+    assert all((project / "output" / f["file_name"]).exists() for f in files)
+
+
+@pytest.fixture(scope="module")
+def demo_project(tmp_path_factory) -> Path:
+    """A project root (as `dagster dev` expects one) where the demo ran once."""
+    project = tmp_path_factory.mktemp("demo")
+    for name in ("pyproject.toml", "workspace.yaml"):
+        shutil.copy(ROOT / name, project / name)
+    ran = run_demo(project)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    return project
+
+
+def test_the_readme_ui_command_opens_the_demo_with_nothing_unset(demo_project):
     readme = (ROOT / "README.md").read_text()
     command = re.search(r"`(RIVET_CONFIG=demo_data/rivet\.yaml DAGSTER_HOME=\$PWD/demo_data/dagster_home "
                         r"\.venv/bin/dagster dev)`", readme)
     assert command, "the README shows how to open the demo in the UI"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RIVET_", "DAGSTER_"))}
-    env.update(RIVET_CONFIG="demo_data/rivet.yaml", DAGSTER_HOME=str(tmp_path / "demo_data" / "dagster_home"))
-    server = Webserver(free_port(), tmp_path)
-    process = subprocess.Popen([str(BIN / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(server.port)], cwd=tmp_path,
-                               env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "dev.log", "w"),
+    env.update(RIVET_CONFIG="demo_data/rivet.yaml", DAGSTER_HOME=str(demo_project / "demo_data" / "dagster_home"))
+    server = Webserver(free_port(), demo_project)
+    process = subprocess.Popen([str(BIN / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(server.port)],
+                               cwd=demo_project,
+                               env=env, stdout=subprocess.DEVNULL, stderr=open(demo_project / "dev.log", "w"),
                                start_new_session=True)
     try:
         wait_for(server.up, 120, "dagster dev")
         [location] = server.graphql(LOCATIONS)["workspaceOrError"]["locationEntries"]
         assert location["locationOrLoadError"]["__typename"] == "RepositoryLocation", location
-        assert sorted(n["assetKey"]["path"][-1] for n in server.graphql(ASSETS)["assetNodes"]) == EXPORTS
+        assert sorted("/".join(n["assetKey"]["path"]) for n in server.graphql(ASSETS)["assetNodes"]) == sorted(
+            EXPORTS + TABLES)
     finally:
         os.killpg(process.pid, 15)
         process.wait(timeout=60)
 
 
-def test_the_readme_downstream_asset_reads_the_exported_files(tmp_path):
-    assert run_demo(tmp_path).returncode == 0
+def test_the_readme_downstream_asset_reads_the_exported_files(demo_project):
     readme = (ROOT / "README.md").read_text()
     [example] = [block for block in re.findall(r"```python\n(.*?)```", readme, re.S) if "orders_by_status" in block]
-    (tmp_path / "defs.py").write_text(textwrap.dedent(example).replace('"rivet.yaml"', '"demo_data/rivet.yaml"'))
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "demo_data" / "dagster_home")}
+    (demo_project / "defs.py").write_text(textwrap.dedent(example).replace('"rivet.yaml"', '"demo_data/rivet.yaml"'))
+    env = {**os.environ, "DAGSTER_HOME": str(demo_project / "demo_data" / "dagster_home")}
     result = subprocess.run([str(BIN / "dagster"), "asset", "materialize", "-f", "defs.py", "--select",
-                             "orders,orders_by_status"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                             "orders,orders_by_status"], cwd=demo_project, env=env, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    stored = tmp_path / "demo_data" / "dagster_home" / "storage" / "orders_by_status"   # Dagster's default IO
+    stored = demo_project / "demo_data" / "dagster_home" / "storage" / "orders_by_status"   # Dagster's default IO
     by_status = dict(pickle.loads(stored.read_bytes()))
     assert sum(by_status.values()) == 50_000 and set(by_status) == {"new", "paid", "shipped", "delivered",
                                                                       "cancelled"}
+
+
+def test_after_make_demo_the_repository_is_a_dg_project_holding_the_demo_as_a_component():
+    """`make demo`, then `dg`: without $RIVET_CONFIG the code location is this repository's defs folder, whose
+    RivetExports component names demo_data/rivet.yaml."""
+    ran = run_demo(ROOT)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RIVET_", "DAGSTER_"))}
+    env["DAGSTER_HOME"] = str(ROOT / "demo_data" / "dagster_home")
+
+    def dg(*args: str) -> str:
+        result = subprocess.run([str(BIN / "dg"), *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                                timeout=180)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+        return result.stdout
+
+    assert "All definitions loaded successfully" in dg("check", "defs")
+    listed = {a["asset_key"]: a for a in json.loads(dg("list", "defs", "--json"))["assets"]}
+    assert sorted(listed) == sorted(EXPORTS + TABLES)
+    assert listed["orders_chunked"]["dependency_keys"] == ["sqlite_demo/main/orders"]
+    dg("launch", "--assets", "visits_daily", "--partition", str(dt.datetime.now(dt.timezone.utc).date() -
+                                                                 dt.timedelta(days=1)))

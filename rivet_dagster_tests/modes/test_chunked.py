@@ -196,9 +196,10 @@ def test_a_range_of_chunks_is_one_run_that_reports_each_chunk_as_its_partition(i
     instance = dg.DagsterInstance.from_config(str(home))
     [run] = instance.get_runs()
     events = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
-    rows = {e.event_log_entry.dagster_event.partition:
-            e.event_log_entry.asset_materialization.metadata["dagster/row_count"].value for e in events}
-    assert rows == {KEYS[0]: 10000, KEYS[1]: 10000, KEYS[2]: 5000}
+    for key in ("dagster/row_count", "dagster/partition_row_count"):
+        rows = {e.event_log_entry.dagster_event.partition:
+                e.event_log_entry.asset_materialization.metadata[key].value for e in events}
+        assert rows == {KEYS[0]: 10000, KEYS[1]: 10000, KEYS[2]: 5000}
     assert ids_of(export_dir.glob("items_*.parquet")) == list(range(1, 25001))
 
 

@@ -54,8 +54,16 @@ def test_a_full_export_commits_every_row_and_records_it(engine, pg_orders, maria
     metadata = event.materialization.metadata
     assert metadata["dagster/row_count"].value == 30000
     assert [c.name for c in metadata["dagster/column_schema"].value.columns][:3] == ["id", "amount", "status"]
-    assert metadata["uris"].value == [path.as_uri()]
-    assert {"bytes", "extract_seconds", "duration_seconds", "rows_per_second", "peak_rss_mb"} <= set(metadata)
+    assert metadata["rivet/uris"].value == [path.as_uri()]
+    # Dagster's standard keys: where the data is (its manifest), what table it is, on what storage
+    [manifest] = export_dir.glob("_orders_*_manifest.json")
+    assert metadata["dagster/uri"].value == manifest.as_uri()
+    assert (metadata["dagster/table_name"].value, metadata["dagster/storage_kind"].value) == ("orders", "local")
+    assert "dagster/partition_row_count" not in metadata                    # not a partitioned export
+    # our own figures, numbers the UI plots over time
+    figures = ("bytes", "extract_seconds", "duration_seconds", "rows_per_second", "peak_rss_mb", "files")
+    assert all(isinstance(metadata[f"rivet/{name}"].value, (int, float)) for name in figures)
+    assert all(key.startswith(("dagster/", "rivet/")) for key in metadata)
 
     state = state_of(config)
     [file] = state.files("orders")
@@ -110,6 +118,13 @@ def test_zero_rows_write_no_file_and_skip_empty_marks_the_run_skipped(pg_orders,
     assert result.success and list(export_dir.iterdir()) == []
     [metric] = state_of(config).metrics("none")
     assert (metric["status"], metric["total_rows"], metric["files_produced"]) == (status, 0, 0)
+    # a skip is recorded as one (an observation), not as an empty materialization
+    materialized = result.asset_materializations_for_node("none")
+    observed = [e.event_specific_data.asset_observation for e in result.all_events if e.is_asset_observation]
+    if status == "skipped":
+        assert materialized == [] and [o.metadata["rivet/status"].value for o in observed] == ["skipped"]
+    else:
+        assert [m.metadata["dagster/row_count"].value for m in materialized] == [0] and observed == []
 
 
 def test_meta_columns_carry_the_dagster_run_id(pg_orders, tmp_path, export_dir):

@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
+import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
@@ -82,11 +83,13 @@ def test_materializing_a_window_again_replaces_its_files(pg_ticks, tmp_path, exp
     materialize(config, partition_key="2024-01-01")
     assert len(list(export_dir.glob("*.parquet"))) > 1
     run_sql(pg_ticks, "DELETE FROM ticks WHERE id % 2 = 0 AND id < 100".replace("%", "%%"))
-    materialize(config, partition_key="2024-01-01")
+    result = materialize(config, partition_key="2024-01-01")
     files = sorted(export_dir.glob("*.parquet"))
     ids = sorted(i for path in files for i in ids_in(path))
     window = expected_ids(dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc))
     assert ids == [i for i in window if not (i % 2 == 0 and i < 100)]          # no stale parts, no duplicates
+    [event] = result.get_asset_materialization_events()
+    assert event.materialization.metadata["dagster/partition_row_count"].value == len(ids)
     recorded = state_in(tmp_path).partition_objects("ticks", "2024-01-01")
     assert sorted(recorded) == sorted(p.name for p in export_dir.iterdir() if not p.name.startswith(".") and p.name != "_SUCCESS")     # the files and their manifest
 
@@ -98,8 +101,13 @@ def test_a_range_run_writes_one_file_set_per_window(pg_ticks, tmp_path, export_d
     for day in (1, 2, 3):
         start = dt.datetime(2024, 1, day, tzinfo=dt.timezone.utc)
         assert ids_in(window_file(export_dir, f"2024-01-0{day}")) == expected_ids(start, start + dt.timedelta(days=1))
-    assert sorted(e.partition for e in result.get_asset_materialization_events()) == [
-        "2024-01-01", "2024-01-02", "2024-01-03"]
+    events = result.get_asset_materialization_events()
+    assert sorted(e.partition for e in events) == ["2024-01-01", "2024-01-02", "2024-01-03"]
+    # one output for three windows: their total, and no per-window count that would be wrong for two of them
+    total = expected_ids(dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc),
+                         dt.datetime(2024, 1, 4, tzinfo=dt.timezone.utc))
+    assert {e.materialization.metadata["dagster/row_count"].value for e in events} == {len(total)}
+    assert not any("dagster/partition_row_count" in e.materialization.metadata for e in events)
 
 
 def test_mariadb_datetime_windows_are_wall_clock(mariadb_url, tmp_path, export_dir):
@@ -135,11 +143,19 @@ def test_the_cli_materializes_one_window_or_a_range(pg_ticks, tmp_path, export_d
     assert window_keys(export_dir) == ["2024-01-01", "2024-01-02", "2024-01-03"]
 
 
-def test_each_partitioned_export_gets_a_schedule_for_closed_windows(pg_ticks, tmp_path, export_dir):
+def test_each_window_is_requested_once_it_has_closed(pg_ticks, tmp_path, export_dir):
+    """The automation condition at the windows' own tick (the deps on the source table, which Dagster never sees
+    updated, don't hold it back)."""
     config = window_config(tmp_path, pg_ticks, export_dir, partitioning={"granularity": "hourly",
                                                                           "start": "2024-01-01-00:00"})
-    schedule = build_definitions(config).resolve_schedule_def("ticks_schedule")
-    assert schedule.cron_schedule == "0 * * * *"
+    defs, instance = build_definitions(config), dg.DagsterInstance.ephemeral()
+    key = dg.AssetKey("ticks")
+    assert defs.resolve_assets_def(key).specs_by_key[key].deps          # it reads a table upstream of it
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance,
+                                              evaluation_time=dt.datetime(2024, 1, 2, 5, 30, tzinfo=dt.timezone.utc))
+    at_tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor,
+                                                evaluation_time=dt.datetime(2024, 1, 2, 6, 1, tzinfo=dt.timezone.utc))
+    assert at_tick.get_requested_partitions(key) == {"2024-01-02-05:00"}     # the window that just closed
 
 
 @pytest.mark.parametrize("partitioning, message", [

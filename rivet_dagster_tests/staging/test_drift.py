@@ -36,7 +36,7 @@ def shapes_config(tmp_path, url, out, query, on_schema_drift):
 def test_warn_reports_the_drift_and_commits(shapes, tmp_path, export_dir, query, drift):
     materialize(shapes_config(tmp_path, shapes, export_dir, "SELECT * FROM shapes", "warn"))
     result = materialize(shapes_config(tmp_path, shapes, export_dir, query, "warn"))
-    assert result.asset_materializations_for_node("shapes")[0].metadata["schema_drift"].value == drift
+    assert result.asset_materializations_for_node("shapes")[0].metadata["rivet/schema_drift"].value == drift
     assert len(list(export_dir.glob("shapes_*.parquet"))) == 2
 
 
@@ -56,6 +56,6 @@ def test_fail_stops_the_run_before_the_commit(shapes, tmp_path, export_dir):
 def test_a_reordered_select_is_not_a_schema_change(shapes, tmp_path, export_dir):
     materialize(shapes_config(tmp_path, shapes, export_dir, "SELECT id, name FROM shapes", "fail"))
     result = materialize(shapes_config(tmp_path, shapes, export_dir, "SELECT name, id FROM shapes", "fail"))
-    assert "schema_drift" not in result.asset_materializations_for_node("shapes")[0].metadata
+    assert "rivet/schema_drift" not in result.asset_materializations_for_node("shapes")[0].metadata
     assert [m["schema_changed"] for m in state_in(tmp_path).metrics("shapes")] == [
         0, 0]                                                           # as Rivet: column order is ignored
