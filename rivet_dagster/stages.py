@@ -27,6 +27,8 @@ class Stage(str, Enum):
     PUBLISHED = "published"    #    ... and the parts are visible under their final names (local: renamed)
     RECORDED = "recorded"      #    ... and the state store's file manifest lists the files
     SUPERSEDED = "superseded"  #    ... and the files this materialization replaces are removed and forgotten
+    EXPIRED = "expired"        #    ... keep_last: the oldest file set past the latest N lost its manifest, the rest
+                               #        to follow (mid-prune; a run with nothing to prune passes at once)
     CURSOR = "cursor"          # 8. the cursor advanced / the chunk checkpoint completed; _SUCCESS written
     METRIC = "metric"          # 9. the run's metric is recorded; notifications follow, best effort
 

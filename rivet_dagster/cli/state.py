@@ -1,7 +1,9 @@
-"""`state show | reset | files | chunks | reset-chunks`: read and repair the state store beside the config."""
+"""`state show | reset | files | chunks | reset-chunks | prune`: read and repair the state store beside the config,
+and remove what retention (`keep_last`) lets go."""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from collections import Counter
 
@@ -10,7 +12,9 @@ import dagster as dg
 from rivet_dagster.cli.common import (CliError, add_export_argument, add_last_argument, config_flags, config_from,
                                       named_export, recorded, state_store)
 from rivet_dagster.cli.tables import print_json, print_records, print_table
+from rivet_dagster.commit import protocol
 from rivet_dagster.config import ExportConfig
+from rivet_dagster.config.errors import KeyedError
 from rivet_dagster.errors import first_line
 from rivet_dagster.modes import mode_of
 from rivet_dagster.modes.chunk_plan import partitions_name, reset_plan
@@ -41,6 +45,10 @@ def register(subparsers) -> None:
         .add_argument("--json", action="store_true", help="print JSON instead of a table")
     verb("reset-chunks", reset_chunk_state, "forget a chunked export's plan and checkpoints, and its partition keys "
                                             "in $DAGSTER_HOME (files stay)", export_help="the chunked export")
+    prune = verb("prune", prune_files, "remove the file sets older than the latest N of each export with keep_last "
+                                       "(or of --export with --keep-last N), as a run does after its commit")
+    prune.add_argument("--keep-last", type=int, metavar="N", help="keep this many instead of the export's keep_last")
+    prune.add_argument("--dry-run", action="store_true", help="list what would be removed; remove nothing")
 
 
 def show_state(args: argparse.Namespace) -> int:
@@ -152,3 +160,34 @@ def reset_chunk_state(args: argparse.Namespace) -> int:
         print(f"Removed {removed} chunk checkpoint(s) for export '{export.name}'. DAGSTER_HOME is not set, so "
               f"the partition keys of {partitions_name(config, export)} stay.")
     return 0
+
+
+def prune_files(args: argparse.Namespace) -> int:
+    """Retention on demand: the same step, in the same order, as the one a run takes after its commit."""
+    config = config_from(args)
+    exports = [named_export(config, args.export)] if args.export else [e for e in config.exports if e.keep_last]
+    if not exports:
+        raise CliError(f"no export in {config.config_file} sets keep_last; name one with --export and --keep-last N")
+    store = state_store(config)
+    rows = []
+    for export in exports:
+        keep_last = retained(export, args.keep_last)
+        removed = protocol.prune(config, export, store, keep_last, logging.getLogger("rivet-dagster"),
+                                 args.dry_run) if store else []
+        rows.append([export.name, keep_last, len(removed), sum(map(len, removed))])
+    print_table(["EXPORT", "KEEP LAST", "FILE SETS " + ("TO REMOVE" if args.dry_run else "REMOVED"), "FILES"], rows)
+    return 0
+
+
+def retained(export: ExportConfig, keep_last: int | None) -> int:
+    """`--keep-last`, else the export's keep_last, held to the config's rules for it."""
+    keep_last = keep_last if keep_last is not None else export.keep_last
+    if keep_last is None:
+        raise CliError(f"export '{export.name}' sets no keep_last; give --keep-last N")
+    if keep_last < 1:
+        raise CliError(f"--keep-last must be 1 or more (got {keep_last}); the latest file set always stays")
+    try:
+        export.model_copy(update={"keep_last": keep_last}).check_retention()
+    except KeyedError as exc:
+        raise CliError(f"export '{export.name}': {exc}") from None
+    return keep_last

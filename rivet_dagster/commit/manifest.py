@@ -18,6 +18,10 @@ def manifest_name(file_stem: str) -> str:
     return f"_{file_stem}_manifest.json"
 
 
+def is_manifest_name(name: str) -> bool:
+    return name.startswith("_") and name.endswith("_manifest.json")
+
+
 def manifest_document(staged: StagedExport, uris: list[str]) -> bytes:
     window = staged.window
     return json.dumps({

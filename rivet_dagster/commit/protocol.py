@@ -11,10 +11,11 @@
     publish_parts      the parts are visible under their final names (local: renamed)
     record_files       the state store's file manifest lists them
     remove_superseded  the files this materialization replaces are removed, then forgotten
+    remove_expired     keep_last: N: the export's file sets older than its latest N go the same way
     advance            8. the cursor advances / the chunk checkpoint completes; `_SUCCESS` written
     record_metric      9. the run's metric; notifications follow, best effort (the IO manager)
 
-A failure before the metric records a failed metric and re-raises, so Dagster records no materialization and
+`prune` runs remove_expired on demand (`rivet-dagster state prune`). A failure before the metric records a failed metric and re-raises, so Dagster records no materialization and
 the step can simply be rerun. A crash is repaired by the export's next run (`recover`): a commit without its
 manifest is removed; one whose manifest was written is rolled forward (published and recorded). A scope that runs
 claim (`state/claims.py`) is repaired by whoever takes its claim over, on any host; each write of its commit is
@@ -30,7 +31,7 @@ from pathlib import Path
 from rivet_dagster.commit.destinations import open_destination
 from rivet_dagster.commit.destinations.base import SUCCESS_MARKER, Destination, UnsafeName, is_plain_name
 from rivet_dagster.commit.destinations.retry import store_retrier
-from rivet_dagster.commit.manifest import manifest_document, manifest_name
+from rivet_dagster.commit.manifest import is_manifest_name, manifest_document, manifest_name
 from rivet_dagster.config.models import ExportConfig, RivetConfig
 from rivet_dagster.errors import first_line
 from rivet_dagster.owners import current_owner
@@ -139,6 +140,7 @@ def _commit_one(staged: StagedExport, destination: Destination, state: StateStor
         publish_parts(staged, destination, retrier)
         record_files(staged, state)
         remove_superseded(staged, destination, state, retrier)
+        remove_expired(staged, destination, state, retrier, log)
         advance(staged, destination, state, retrier, log)
         if staged.rows:  # the drift against it was judged before the commit (the asset's gate)
             state.record_schema(staged.export_name, staged.run_id, staged.schema_columns())
@@ -223,6 +225,14 @@ def remove_superseded(staged: StagedExport, destination: Destination, state: Sta
     reached(Stage.SUPERSEDED)
 
 
+def remove_expired(staged: StagedExport, destination: Destination, state: StateStore, retrier: Retrier,
+                   log) -> None:
+    """Retention, once this file set is recorded among the export's latest N: never one of those N, and never a
+    file their manifests name."""
+    _ensure_claim(staged, "removal of expired file sets")
+    _expire(staged.export_name, staged.keep_last, destination, state, retrier, log)
+
+
 def advance(staged: StagedExport, destination: Destination, state: StateStore, retrier: Retrier, log) -> None:
     """The cursor or the chunk checkpoint moves only now; the folder is complete again (`_SUCCESS`)."""
     if staged.window is not None:
@@ -280,6 +290,40 @@ def withdraw(staged: StagedExport, destination: Destination, state: StateStore, 
                 "this run had uploaded for it")
 
 
+# --- on demand ------------------------------------------------------------------------------------------------------
+
+def prune(config: RivetConfig, export: ExportConfig, state: StateStore, keep_last: int, log,
+          dry_run: bool = False) -> list[list[str]]:
+    """`rivet-dagster state prune`: remove_expired outside a run (or, `dry_run`, what it would remove)."""
+    if dry_run:
+        return expired_sets(state, export.name, keep_last)
+    destination, tuning = open_destination(export.destination), config.tuning_for(export)
+    return _expire(export.name, keep_last, destination, state,
+                   _retrier(destination, tuning.max_retries, tuning.retry_backoff_ms, log), log)
+
+
+def expired_sets(state: StateStore, export_name: str, keep_last: int | None) -> list[list[str]]:
+    """The recorded file sets past the latest `keep_last`, oldest first, less any name a kept one lists."""
+    if not keep_last:
+        return []
+    sets = state.file_sets(export_name)
+    kept = {name for names in sets[-keep_last:] for name in names}
+    return [[name for name in names if name not in kept] for names in sets[:-keep_last]]
+
+
+def _expire(export_name: str, keep_last: int | None, destination: Destination, state: StateStore, retrier: Retrier,
+            log) -> list[list[str]]:
+    """Set by set, oldest first. A crash midway leaves the rest recorded, and the next run or prune removes them."""
+    expired = expired_sets(state, export_name, keep_last)
+    for names in expired:
+        _remove(export_name, names, destination, state, retrier, midway=Stage.EXPIRED)
+    reached(Stage.EXPIRED)
+    if expired:
+        log.info(f"{export_name}: keep_last {keep_last}: removed {len(expired)} older file set(s), "
+                 f"{sum(map(len, expired))} file(s), manifests included")
+    return expired
+
+
 # --- helpers ------------------------------------------------------------------------------------------------------
 
 def _ensure_claim(staged: StagedExport, doing: str) -> None:
@@ -324,9 +368,13 @@ def _contained(export_name: str, names: list, origin: str) -> list[str]:
 
 
 def _remove(export_name: str, names: list[str], destination: Destination, state: StateStore,
-            retrier: Retrier) -> None:
-    """Removed first, forgotten after: a crash between the two is repaired when the scope is exported again,
-    and until then readers take only the latest manifest of a partition."""
-    for name in _contained(export_name, names, "the state store's file manifest"):
+            retrier: Retrier, midway: Stage | None = None) -> None:
+    """Removed first, forgotten after, manifests before the files they list (a reader never finds a manifest
+    whose files are gone): a crash midway is repaired when the scope is exported again, and until then readers take
+    only the latest manifest of a partition. `midway` is reached after each removal (where crash tests cut in)."""
+    for name in sorted(_contained(export_name, names, "the state store's file manifest"), key=is_manifest_name,
+                       reverse=True):
         retrier.call(f"removal of {name}", lambda name=name: destination.remove(name))
+        if midway is not None:
+            reached(midway)
     state.forget_files(export_name, names)

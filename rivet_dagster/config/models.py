@@ -35,6 +35,7 @@ ONLY_IN_MODE = {"partitioning": "time_window", "sensor": "incremental", "chunk_d
 ONLY_IN_MODE_WHY = {"sensor": " (it polls the cursor column)"}
 SPLIT_MODES = ("chunked",)
 UNSCHEDULED_MODES = ("chunked",)  # its partitions are chunks: a backfill or `rivet-dagster run` runs them, not a cron
+RETAINED_MODES = ("full", "time_window")  # each run a whole copy: older ones may go (an incremental file is new rows)
 
 
 class ExportConfig(Strict):
@@ -56,6 +57,7 @@ class ExportConfig(Strict):
     compression: Literal["zstd", "snappy", "gzip", "lz4", "none"] = "zstd"
     compression_level: int | None = None
     skip_empty: bool = False
+    keep_last: int | None = Field(None, gt=0)  # rivet-dagster: retention, the latest N file sets (RETAINED_MODES)
     max_file_size: str | int | None = None
     meta_columns: MetaColumns = Field(default_factory=MetaColumns)
     quality: QualityConfig | None = None
@@ -105,6 +107,8 @@ class ExportConfig(Strict):
                                          "the two")
         if self.schedule is not None and not valid_cron(self.schedule):
             raise KeyedError("schedule", f"'{self.schedule}' is not a valid cron expression (e.g. '0 3 * * *')")
+        if self.keep_last is not None:
+            self.check_retention()
         if self.compression_level is not None:
             ranges = {"zstd": (1, 22), "gzip": (0, 10)}
             if self.compression not in ranges:
@@ -123,6 +127,17 @@ class ExportConfig(Strict):
                                                  "used with mode: chunked, max_file_size or partitioning (a "
                                                  "backfill would concatenate windows)")
         return self
+
+    def check_retention(self) -> None:
+        """`keep_last` counts whole copies of the export: a full run's, a trailing window's."""
+        if self.mode not in RETAINED_MODES:
+            raise KeyedError("keep_last", f"keep_last is only valid with mode: full or time_window; each {self.mode} "
+                                          "file set holds rows no other one holds, so removing one loses data")
+        if self.partitioning is not None:
+            raise KeyedError("keep_last", "a partitioned export keeps one file set per window already (a window "
+                                          "materialized again replaces its files); remove 'keep_last'")
+        if self.destination.type == "stdout":
+            raise KeyedError("keep_last", "stdout keeps no files to remove")
 
     @property
     def max_file_size_bytes(self) -> int | None:

@@ -92,8 +92,8 @@ def description(config: RivetConfig, export: ExportConfig, names: DefinitionName
 
 
 def code_version(config: RivetConfig, export: ExportConfig) -> str:
-    """What the export writes depends on; its `dagster:` attributes (owners, tags...) and the checks it asks for
-    don't change the data."""
-    written = export.model_dump_json(exclude={"dagster", "validate_files", "reconcile"})
+    """What the export writes depends on; its `dagster:` attributes (owners, tags...), the checks it asks for and
+    how many older copies it keeps don't change the data."""
+    written = export.model_dump_json(exclude={"dagster", "validate_files", "reconcile", "keep_last"})
     spec = f"{config.source.type}\x1f{config.query_template(export)}\x1f{written}"
     return hashlib.sha256(spec.encode()).hexdigest()[:16]

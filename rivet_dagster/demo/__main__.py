@@ -1,5 +1,5 @@
 """`rivet-dagster-demo`: seed the demo SQLite database and export it in every mode through Dagster, with no server:
-the unpartitioned exports and their checks (`dagster asset materialize`), the chunked export chunk by chunk
+the unpartitioned exports and their checks, and an asset downstream of `orders` (`dagster asset materialize`), the chunked export chunk by chunk
 (`rivet-dagster run`), the daily windows of the last days (`--partition-range`), then new rows for the
 incremental export and its second run, which exports only those. Run from the project directory."""
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from rivet_dagster.demo.seed import VISIT_DAYS, add_events, seed
 
 HERE = Path(__file__).parent
-UNPARTITIONED = "customers,orders,events_csv,refunds,events_incremental"
+UNPARTITIONED = "customers,orders,revenue_by_status,events_csv,refunds,events_incremental"  # and downstream
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
                                                else "telemetry:\n  enabled: false\n")
     env = {**os.environ, "RIVET_CONFIG": str(workdir / "rivet.yaml"), "DAGSTER_HOME": str(dagster_home)}
     materialize = [sys.executable, "-W", "ignore:Function `asset_materialize_command` is superseded", "-m",
-                   "dagster", "asset", "materialize", "-m", "rivet_dagster.definitions"]   # (dg is a dev extra)
+                   "dagster", "asset", "materialize", "-m", "rivet_dagster.demo.definitions"]   # (dg is a dev extra)
     window_range = f"{days[0]}...{days[-1]}"
     steps = [  # (what it shows, what runs first, the command)
         (f"dagster asset materialize --select {UNPARTITIONED}", None, [*materialize, "--select", UNPARTITIONED]),

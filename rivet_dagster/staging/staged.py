@@ -43,6 +43,7 @@ class StagedExport:
     time_window: TimeWindow | None = None  # time_window: [start, end) these files hold (end None: open)
     replaces: tuple[str, ...] = ()   # committed files this materialization supersedes (same window / partition)
     partition_key: str | None = None
+    keep_last: int | None = None     # retention: the export keeps its latest N unpartitioned file sets
     checkpoint: bool = False         # chunked with chunk_checkpoint: mark the chunk completed after the manifest
     claim: Claim | None = None       # the run's claim on this scope (chunk, window), which fences its commit
     uris: list[str] = field(default_factory=list)  # filled in by the commit

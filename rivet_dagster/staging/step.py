@@ -92,7 +92,7 @@ def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDataba
         extract_seconds=time.monotonic() - started, peak_rss_mb=peak_rss_mb(), staging_dir=staging,
         max_retries=tuning.max_retries, retry_backoff_ms=tuning.retry_backoff_ms, cursor_column=export.cursor_column,
         file_stem=stem, window=window, time_window=scope.time_window, replaces=scope.replaces,
-        partition_key=partition_key, checkpoint=scope.checkpoint,
+        partition_key=partition_key, checkpoint=scope.checkpoint, keep_last=export.keep_last,
         quality=gate.evaluate() if gate is not None else None)
 
 

@@ -389,6 +389,17 @@ class StateStore(dg.ConfigurableResource):
         manifests = [r["manifest_uri"].rsplit("/", 1)[-1] for r in rows if r["manifest_uri"]]
         return list(dict.fromkeys([r["file_name"] for r in rows] + manifests))
 
+    def file_sets(self, export_name: str) -> list[list[str]]:
+        """The export's unpartitioned file sets, oldest first, each its manifest's name then its files' (what
+        `keep_last` counts: one per committed run)."""
+        with self.connect() as conn:
+            rows = conn.execute("SELECT run_id, file_name, manifest_uri FROM file_manifest WHERE export_name = ? AND "
+                                "partition_key IS NULL ORDER BY id", (export_name,)).fetchall()
+        sets: dict[tuple, list[str]] = {}
+        for row in rows:
+            sets.setdefault((row["run_id"], row["manifest_uri"]), []).append(row["file_name"])
+        return [[manifest.rsplit("/", 1)[-1]] * bool(manifest) + names for (_, manifest), names in sets.items()]
+
     def latest_run_files(self, export_name: str) -> list[dict]:
         """The files of the export's most recent committed run (what a downstream asset should read)."""
         with self.connect() as conn:

@@ -13,7 +13,7 @@ from rivet_dagster_tests.conftest import write_config
 
 REPO = Path(__file__).resolve().parents[2]
 VERBS = [["state", "show"], ["state", "reset"], ["state", "files"], ["state", "chunks"], ["state", "reset-chunks"],
-         ["metrics"], ["doctor"], ["init"], ["check"]]
+         ["state", "prune"], ["metrics"], ["doctor"], ["init"], ["check"]]
 
 
 def rivet_dagster(*argv) -> subprocess.CompletedProcess:

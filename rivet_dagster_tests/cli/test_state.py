@@ -116,6 +116,20 @@ def test_reset_chunks_forgets_the_checkpoints(capsys, exported_copy, monkeypatch
     assert out.startswith("No chunk checkpoints recorded for export 'cli_items'")
 
 
+@pytest.mark.parametrize("argv, error", [
+    ((), "no export in {config} sets keep_last; name one with --export and --keep-last N"),
+    (("-e", "cli_notes"), "export 'cli_notes' sets no keep_last; give --keep-last N"),
+    (("-e", "cli_notes", "--keep-last", "0"), "--keep-last must be 1 or more (got 0); the latest file set always "
+                                              "stays"),
+    (("-e", "cli_events", "--keep-last", "2"), "export 'cli_events': keep_last is only valid with mode: full or "
+                                               "time_window; each incremental file set holds rows no other one "
+                                               "holds, so removing one loses data"),
+])
+def test_prune_refuses_what_would_lose_data_or_has_no_rule(capsys, exported, argv, error):
+    code, out, err = cli(capsys, "state", "prune", "-c", exported, *argv)
+    assert (code, out, err) == (1, "", f"error: {error.format(config=exported)}\n")
+
+
 def test_an_unknown_export_names_the_known_ones(capsys, exported):
     code, out, err = cli(capsys, "state", "reset", "-c", exported, "--export", "nope")
     assert (code, out) == (1, "")

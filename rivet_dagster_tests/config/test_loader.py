@@ -152,6 +152,19 @@ exports:
                             "eager}\n", "exports[0].schedule", 10, "give one of the two"),
     ("    format: parquet\n", "    format: parquet\n    mode: chunked\n    chunk_column: id\n"
                             "    schedule: '0 3 * * *'\n", "exports[0].schedule", 12, "chunks are partitions"),
+    ("    format: parquet\n", "    format: parquet\n    mode: incremental\n    cursor_column: id\n    keep_last: 3\n",
+     "exports[0].keep_last", 12, "only valid with mode: full or time_window"),
+    ("    format: parquet\n", "    format: parquet\n    mode: chunked\n    chunk_column: id\n    keep_last: 3\n",
+     "exports[0].keep_last", 12, "removing one loses data"),
+    ("    format: parquet\n", "    format: parquet\n    mode: time_window\n    time_column: at\n    partitioning: "
+                            "{granularity: daily, start: '2024-01-01'}\n    keep_last: 3\n", "exports[0].keep_last", 13,
+     "keeps one file set per window already"),
+    ("    format: parquet\n", "    format: parquet\n    keep_last: 0\n", "exports[0].keep_last", 10,
+     "greater than 0"),
+    ("      type: local\n      path: ./out\n", "      type: stdout\n    keep_last: 2\n", "exports[0].keep_last", 12,
+     "stdout keeps no files"),
+    ("    format: parquet\n", "    format: parquet\n    mode: time_window\n    time_column: at\n    days_window: 2\n"
+                            "    keep_last: 7\n", None, None, None),
     ("exports:\n", "dagster:\n  key_prefix: [warehouse, raw]\n  owners: [team:data]\n  automation_condition: "
                     "eager\n  freshness_policy: {fail_window: 1d, warn_window: 12h}\nexports:\n", None, None, None),
 ])

@@ -36,12 +36,18 @@ def test_each_export_becomes_one_asset_with_its_spec(demo_config):
     assert specs["events_csv"].kinds == {"sqlite", "csv"}
 
 
-def test_the_code_version_follows_the_exports_config(demo_config):
+@pytest.mark.parametrize("old, new, changes_data", [
+    ("compression_level: 6", "compression_level: 7", True),
+    ("keep_last: 3", "keep_last: 5", False),          # how many older copies stay is not what one holds
+    ("validate: true", "validate: false", False),
+])
+def test_the_code_version_follows_what_the_export_writes(demo_config, old, new, changes_data):
     before = build_definitions(demo_config).resolve_all_asset_specs()
-    demo_config.write_text(demo_config.read_text().replace("compression_level: 6", "compression_level: 7"))
+    demo_config.write_text(demo_config.read_text().replace(old, new, 1))
     after = build_definitions(demo_config).resolve_all_asset_specs()
     versions = [{s.key.to_user_string(): s.code_version for s in specs} for specs in (before, after)]
-    assert versions[0]["orders"] != versions[1]["orders"] and versions[0]["customers"] == versions[1]["customers"]
+    assert (versions[0]["orders"] != versions[1]["orders"]) == changes_data
+    assert versions[0]["customers"] == versions[1]["customers"]
 
 
 def test_the_dagster_cli_loads_the_code_location_from_rivet_config(demo_config, tmp_path):

@@ -24,6 +24,7 @@ BIN = Path(sys.executable).parent
 EXPORTS = ["customers", "events_csv", "events_incremental", "orders", "orders_chunked", "refunds", "visits_daily"]
 TABLES = ["sqlite_demo/main/customers", "sqlite_demo/main/events", "sqlite_demo/main/orders",
           "sqlite_demo/main/visits"]      # what the exports read: their lineage
+DOWNSTREAM = ["revenue_by_status"]    # the demo's Python asset reading what `orders` committed
 ASSETS = "{ assetNodes { assetKey { path } } }"
 LOCATIONS = """{ workspaceOrError { ... on Workspace { locationEntries { locationOrLoadError {
   __typename ... on PythonError { message } } } } } }"""
@@ -78,6 +79,10 @@ def assert_every_mode_exported(project: Path) -> None:
     assert rows["orders_chunked"] == [10_000] * 5                            # a file per chunk
     assert rows["visits_daily"] == [1_000] * 3                               # a file per closed day
     assert all((project / "output" / f["file_name"]).exists() for f in files)
+    stored = project / "demo_data" / "dagster_home" / "storage" / "revenue_by_status"    # Dagster's default IO
+    by_status = pickle.loads(stored.read_bytes())
+    assert set(by_status) == {"new", "paid", "shipped", "delivered", "cancelled"}
+    assert sum(s["orders"] for s in by_status.values()) == 50_000
 
 
 @pytest.fixture(scope="module")
@@ -93,13 +98,14 @@ def demo_project(tmp_path_factory) -> Path:
 
 def test_the_readme_ui_command_opens_the_demo_with_nothing_unset(demo_project):
     readme = (ROOT / "README.md").read_text()
-    command = re.search(r"`(RIVET_CONFIG=demo_data/rivet\.yaml DAGSTER_HOME=\$PWD/demo_data/dagster_home "
-                        r"\.venv/bin/dagster dev)`", readme)
+    command = re.search(r"`(DAGSTER_HOME=\$PWD/demo_data/dagster_home \.venv/bin/dagster dev -m "
+                        r"rivet_dagster\.demo\.definitions)`", readme)
     assert command, "the README shows how to open the demo in the UI"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RIVET_", "DAGSTER_"))}
-    env.update(RIVET_CONFIG="demo_data/rivet.yaml", DAGSTER_HOME=str(demo_project / "demo_data" / "dagster_home"))
+    env.update(DAGSTER_HOME=str(demo_project / "demo_data" / "dagster_home"))
     server = Webserver(free_port(), demo_project)
-    process = subprocess.Popen([str(BIN / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(server.port)],
+    process = subprocess.Popen([str(BIN / "dagster"), "dev", "-m", "rivet_dagster.demo.definitions", "-h",
+                                "127.0.0.1", "-p", str(server.port)],
                                cwd=demo_project,
                                env=env, stdout=subprocess.DEVNULL, stderr=open(demo_project / "dev.log", "w"),
                                start_new_session=True)
@@ -108,7 +114,7 @@ def test_the_readme_ui_command_opens_the_demo_with_nothing_unset(demo_project):
         [location] = server.graphql(LOCATIONS)["workspaceOrError"]["locationEntries"]
         assert location["locationOrLoadError"]["__typename"] == "RepositoryLocation", location
         assert sorted("/".join(n["assetKey"]["path"]) for n in server.graphql(ASSETS)["assetNodes"]) == sorted(
-            EXPORTS + TABLES)
+            EXPORTS + TABLES + DOWNSTREAM)
     finally:
         os.killpg(process.pid, 15)
         process.wait(timeout=60)
@@ -145,7 +151,8 @@ def test_after_make_demo_the_repository_is_a_dg_project_holding_the_demo_as_a_co
 
     assert "All definitions loaded successfully" in dg("check", "defs")
     listed = {a["asset_key"]: a for a in json.loads(dg("list", "defs", "--json"))["assets"]}
-    assert sorted(listed) == sorted(EXPORTS + TABLES)
+    assert sorted(listed) == sorted(EXPORTS + TABLES + DOWNSTREAM)
     assert listed["orders_chunked"]["dependency_keys"] == ["sqlite_demo/main/orders"]
+    assert listed["revenue_by_status"]["dependency_keys"] == ["orders"]
     dg("launch", "--assets", "visits_daily", "--partition", str(dt.datetime.now(dt.timezone.utc).date() -
                                                                  dt.timedelta(days=1)))
