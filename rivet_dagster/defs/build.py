@@ -16,7 +16,7 @@ from rivet_dagster.defs.io_manager import ExportIOManager
 from rivet_dagster.defs.names import DESTINATION_TYPES, DefinitionNames
 from rivet_dagster.defs.sensors.crashed_runs import build_crashed_runs_sensor
 from rivet_dagster.defs.sensors.failure_alerts import build_failure_alert_sensor
-from rivet_dagster.defs.translator import automation_of
+from rivet_dagster.defs.translator import automation_of, table_specs
 from rivet_dagster.modes import mode_of
 from rivet_dagster.notifications.slack import SlackNotifier
 from rivet_dagster.source.engines import SourceDatabase
@@ -49,7 +49,8 @@ def build_definitions(config: RivetConfig | str | os.PathLike, params: Mapping[s
     parallel = config.parallel_exports or config.parallel_export_processes
     return dg.Definitions(
         executor=dg.multiprocess_executor if parallel else dg.in_process_executor,
-        assets=[build_export_asset(config, export, names) for export in config.exports],
+        assets=[build_export_asset(config, export, names) for export in config.exports]
+        + table_specs(config, names),
         asset_checks=[check for export in config.exports
                       for check in build_export_checks(config, export, names)],
         sensors=[sensor for export in config.exports

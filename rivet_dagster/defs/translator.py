@@ -3,6 +3,7 @@ instance), so what the UI will show can be tested as a value. The asset factory 
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 
 import dagster as dg
@@ -74,13 +75,31 @@ def automation_of(config: RivetConfig, export: ExportConfig, names: DefinitionNa
 
 
 def deps_of(config: RivetConfig, export: ExportConfig, names: DefinitionNames) -> list[dg.AssetKey]:
-    """The config's `deps`, else the tables the query reads: `<source group>/<schema>/<table>`, shared by the
-    exports of a source. As dagster-sling's sources, they are deps only: Dagster shows each as an external asset
-    upstream of the exports, and a project that defines the table's asset (its own AssetSpec) gets that."""
+    """The config's `deps`, else the tables the query reads (`table_keys`)."""
     given = config.asset_settings(export).dep_keys()
-    return given if given is not None else [
-        dg.AssetKey([names.group, schema, table])
-        for schema, table in tables_read(config.query_template(export), config.source.type, names.database)]
+    return given if given is not None else table_keys(config, export, names)
+
+
+def table_keys(config: RivetConfig, export: ExportConfig, names: DefinitionNames) -> list[dg.AssetKey]:
+    """`<source group>/<schema>/<table>` of each table the query reads, shared by the exports of a source."""
+    return [dg.AssetKey([names.group, schema, table])
+            for schema, table in tables_read(config.query_template(export), config.source.type, names.database)]
+
+
+_TABLE_OWNERS: dict[dg.AssetKey, str] = {}   # a source table's key -> the config that defines it in this process
+
+
+def table_specs(config: RivetConfig, names: DefinitionNames) -> list[dg.AssetSpec]:
+    """The source tables the exports read (where no `deps` replace them), as external assets: Dagster's graph
+    hides a dep that nothing defines. Configs of one source share its tables, and a code location may define
+    each once: the first config loaded in the process defines it, the others only depend on it."""
+    this = os.path.realpath(config.config_file) if config.config_file else names.config
+    keys = dict.fromkeys(key for export in config.exports if config.asset_settings(export).dep_keys() is None
+                         for key in table_keys(config, export, names))
+    return [dg.AssetSpec(key, group_name=names.group, kinds={config.source.type},
+                         description=f"Table {key.path[1]}.{key.path[2]} of the {names.group} source, which "
+                                     "rivet-dagster exports read (external: nothing here materializes it).")
+            for key in keys if _TABLE_OWNERS.setdefault(key, this) == this]
 
 
 def description(config: RivetConfig, export: ExportConfig, names: DefinitionNames) -> str:

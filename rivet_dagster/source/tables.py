@@ -3,6 +3,7 @@ starts. Best effort: a query the parser cannot read has no parsed tables (the co
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
@@ -12,13 +13,14 @@ DEFAULT_SCHEMA = {"postgres": "public", "sqlite": "main"}  # MySQL's is the conn
 PARAM = re.compile(r"\$\{\w+\}")
 
 
-def tables_read(query: str, engine: str, database: str | None) -> list[tuple[str, str]]:
+@lru_cache(maxsize=1024)  # a config's definitions ask for each query's tables several times
+def tables_read(query: str, engine: str, database: str | None) -> tuple[tuple[str, str], ...]:
     """`(schema, table)` of each table the query reads, unqualified names in the source's default schema; not
     its CTEs, subqueries or table functions."""
     try:  # a `${KEY}` is a bound value, so a literal stands in for it
         tree = sqlglot.parse_one(PARAM.sub("NULL", query), read=DIALECTS[engine])
     except sqlglot.errors.SqlglotError:
-        return []
+        return ()
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     default = DEFAULT_SCHEMA.get(engine, database or "")
     found = set()
@@ -28,7 +30,7 @@ def tables_read(query: str, engine: str, database: str | None) -> list[tuple[str
         schema = _identifier(table.args["db"], engine) if table.db else default
         if schema:
             found.add((schema, _identifier(table.this, engine)))
-    return sorted(found)
+    return tuple(sorted(found))
 
 
 def _identifier(node: exp.Expression, engine: str) -> str:

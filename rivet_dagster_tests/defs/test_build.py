@@ -183,6 +183,11 @@ def test_two_configs_with_overlapping_modes_merge_into_one_code_location(activit
     assert validated.returncode == 0, validated.stderr[-3000:]
 
     merged = dg.Definitions.merge(build_definitions(a), build_definitions(b))
+    # the table both read is one external asset (the first config defines it), upstream of all six exports
+    [table] = [spec for spec in merged.resolve_all_asset_specs() if spec.key.path[-1] == "activity"]
+    assert not table.metadata.get("dagster/auto_created_stub_asset") and table.kinds == {"postgres"}
+    assert table.group_name == DefinitionNames.of(load_config(a)).group
+    assert {dep.asset_key for spec in merged.resolve_all_asset_specs() for dep in spec.deps} == {table.key}
     assert {DefinitionNames.of(load_config(a)).source, DefinitionNames.of(load_config(b)).source} <= set(
         merged.resources)
     jobs = {job.name for job in merged.resolve_all_job_defs()}

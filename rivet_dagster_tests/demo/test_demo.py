@@ -25,7 +25,7 @@ EXPORTS = ["customers", "events_csv", "events_incremental", "orders", "orders_ch
 TABLES = ["sqlite_demo/main/customers", "sqlite_demo/main/events", "sqlite_demo/main/orders",
           "sqlite_demo/main/visits"]      # what the exports read: their lineage
 DOWNSTREAM = ["revenue_by_status"]    # the demo's Python asset reading what `orders` committed
-ASSETS = "{ assetNodes { assetKey { path } } }"
+ASSETS = "{ assetNodes { assetKey { path } isAutoCreatedStub groupName } }"
 LOCATIONS = """{ workspaceOrError { ... on Workspace { locationEntries { locationOrLoadError {
   __typename ... on PythonError { message } } } } } }"""
 
@@ -113,8 +113,10 @@ def test_the_readme_ui_command_opens_the_demo_with_nothing_unset(demo_project):
         wait_for(server.up, 120, "dagster dev")
         [location] = server.graphql(LOCATIONS)["workspaceOrError"]["locationEntries"]
         assert location["locationOrLoadError"]["__typename"] == "RepositoryLocation", location
-        assert sorted("/".join(n["assetKey"]["path"]) for n in server.graphql(ASSETS)["assetNodes"]) == sorted(
-            EXPORTS + TABLES + DOWNSTREAM)
+        nodes = {"/".join(n["assetKey"]["path"]): n for n in server.graphql(ASSETS)["assetNodes"]}
+        assert sorted(nodes) == sorted(EXPORTS + TABLES + DOWNSTREAM)
+        # the tables are defined external assets, which the graph draws (it hides a dep nothing defines)
+        assert all(not nodes[t]["isAutoCreatedStub"] and nodes[t]["groupName"] == "sqlite_demo" for t in TABLES)
     finally:
         os.killpg(process.pid, 15)
         process.wait(timeout=60)

@@ -29,4 +29,4 @@ from rivet_dagster.source.tables import tables_read
     ("postgres", "shop", "SELECT * FROM (((", []),
 ])
 def test_each_table_the_query_reads_is_found_in_the_sources_dialect(engine, database, query, tables):
-    assert tables_read(query, engine, database) == tables
+    assert list(tables_read(query, engine, database)) == tables
