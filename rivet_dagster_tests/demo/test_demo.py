@@ -15,10 +15,10 @@ import sysconfig
 import textwrap
 from pathlib import Path
 
-import pytest
 
 from rivet_dagster.state.store import StateStore
-from rivet_dagster_tests.dagster_services import ROOT, Webserver, free_port, wait_for
+from rivet_dagster_tests.dagster_services import ROOT
+from rivet_dagster_tests.demo.conftest import readme_dagster_dev, run_demo
 
 BIN = Path(sys.executable).parent
 EXPORTS = ["customers", "events_csv", "events_incremental", "orders", "orders_chunked", "refunds", "visits_daily"]
@@ -28,12 +28,6 @@ DOWNSTREAM = ["revenue_by_status"]    # the demo's Python asset reading what `or
 ASSETS = "{ assetNodes { assetKey { path } isAutoCreatedStub groupName } }"
 LOCATIONS = """{ workspaceOrError { ... on Workspace { locationEntries { locationOrLoadError {
   __typename ... on PythonError { message } } } } } }"""
-
-
-def run_demo(cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    """`rivet-dagster-demo` from `cwd`, as `make demo` runs it."""
-    return subprocess.run([sys.executable, "-m", "rivet_dagster.demo"], cwd=cwd, env=env or os.environ.copy(),
-                          capture_output=True, text=True, timeout=300)
 
 
 def test_the_demo_runs_from_a_built_wheel(tmp_path):
@@ -85,41 +79,18 @@ def assert_every_mode_exported(project: Path) -> None:
     assert sum(s["orders"] for s in by_status.values()) == 50_000
 
 
-@pytest.fixture(scope="module")
-def demo_project(tmp_path_factory) -> Path:
-    """A project root (as `dagster dev` expects one) where the demo ran once."""
-    project = tmp_path_factory.mktemp("demo")
-    for name in ("pyproject.toml", "workspace.yaml"):
-        shutil.copy(ROOT / name, project / name)
-    ran = run_demo(project)
-    assert ran.returncode == 0, ran.stderr[-3000:]
-    return project
-
-
 def test_the_readme_ui_command_opens_the_demo_with_nothing_unset(demo_project):
     readme = (ROOT / "README.md").read_text()
     command = re.search(r"`(DAGSTER_HOME=\$PWD/demo_data/dagster_home \.venv/bin/dagster dev -m "
                         r"rivet_dagster\.demo\.definitions)`", readme)
     assert command, "the README shows how to open the demo in the UI"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RIVET_", "DAGSTER_"))}
-    env.update(DAGSTER_HOME=str(demo_project / "demo_data" / "dagster_home"))
-    server = Webserver(free_port(), demo_project)
-    process = subprocess.Popen([str(BIN / "dagster"), "dev", "-m", "rivet_dagster.demo.definitions", "-h",
-                                "127.0.0.1", "-p", str(server.port)],
-                               cwd=demo_project,
-                               env=env, stdout=subprocess.DEVNULL, stderr=open(demo_project / "dev.log", "w"),
-                               start_new_session=True)
-    try:
-        wait_for(server.up, 120, "dagster dev")
+    with readme_dagster_dev(demo_project) as server:
         [location] = server.graphql(LOCATIONS)["workspaceOrError"]["locationEntries"]
         assert location["locationOrLoadError"]["__typename"] == "RepositoryLocation", location
         nodes = {"/".join(n["assetKey"]["path"]): n for n in server.graphql(ASSETS)["assetNodes"]}
         assert sorted(nodes) == sorted(EXPORTS + TABLES + DOWNSTREAM)
         # the tables are defined external assets, which the graph draws (it hides a dep nothing defines)
         assert all(not nodes[t]["isAutoCreatedStub"] and nodes[t]["groupName"] == "sqlite_demo" for t in TABLES)
-    finally:
-        os.killpg(process.pid, 15)
-        process.wait(timeout=60)
 
 
 def test_the_readme_downstream_asset_reads_the_exported_files(demo_project):
