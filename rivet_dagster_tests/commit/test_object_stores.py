@@ -90,6 +90,8 @@ def test_every_mode_round_trips_through_the_store_with_a_manifest_per_materializ
     assert all(m["export"] == "cloud" and m["schema"][0] == {"name": "id", "type": "int32"} for m in manifests)
     assert all(m["run_id"] and f["rows"] > 0 and f["bytes"] > 0 and len(f["sha256"]) == 64
                for m in manifests for f in m["files"])
+    uri = instance.get_latest_materialization_event(dg.AssetKey("cloud")).asset_materialization.metadata["dagster/uri"]
+    assert uri.value in {f"{store.scheme}://{store.bucket}/{key}" for key in keys if key.endswith("_manifest.json")}
     partitions = sorted(m["partition"] for m in manifests if m["partition"] is not None)
     assert len(partitions) == {"full": 0, "incremental": 0, "chunked": 3, "time_window": 4}[mode]
     if mode == "time_window":

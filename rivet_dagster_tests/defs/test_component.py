@@ -69,6 +69,16 @@ def test_dg_scaffold_defs_gives_a_starting_point_that_loads(tmp_path):
         "type": "rivet_dagster.RivetExports", "attributes": {"config_path": "rivet.yaml"}}
     starter = load_config(folder / "rivet.yaml")          # a valid config with Rivet's keys, no secret in it
     assert starter.source.url_env == "DATABASE_URL" and [e.name for e in starter.exports] == ["orders"]
+
+    # an existing config elsewhere: named as it is, and nothing written beside the new defs.yaml
+    existing = (folder / "rivet.yaml").read_text().replace("name: orders", "name: invoices")
+    (project / "billing.yaml").write_text(existing)
+    run(project, "dg", "scaffold", "defs", "rivet_dagster.RivetExports", "billing", "--config-path",
+        "../../../billing.yaml")
+    billing = project / "shop" / "defs" / "billing"
+    assert yaml.safe_load((billing / "defs.yaml").read_text())["attributes"] == {"config_path": "../../../billing.yaml"}
+    assert sorted(p.name for p in billing.iterdir()) == ["defs.yaml"]
+    assert (project / "billing.yaml").read_text() == existing
     assert "All definitions loaded successfully" in run(project, "dg", "check", "defs").stdout
 
 
