@@ -15,11 +15,11 @@
     advance            8. the cursor advances / the chunk checkpoint completes; `_SUCCESS` written
     record_metric      9. the run's metric; notifications follow, best effort (the IO manager)
 
-`prune` runs remove_expired on demand (`rivet-dagster state prune`). A failure before the metric records a failed metric and re-raises, so Dagster records no materialization and
-the step can simply be rerun. A crash is repaired by the export's next run (`recover`): a commit without its
-manifest is removed; one whose manifest was written is rolled forward (published and recorded). A scope that runs
-claim (`state/claims.py`) is repaired by whoever takes its claim over, on any host; each write of its commit is
-fenced by the claim.
+`prune` runs remove_expired on demand (`rivet-dagster state prune`). A failure before the metric records a failed
+metric and re-raises, so Dagster records no materialization and the step can simply be rerun. A crash is repaired
+by the export's next run (`recover`): a commit without its manifest is removed; one whose manifest was written is
+rolled forward (published and recorded). A scope that runs claim (`state/claims.py`) is repaired by whoever takes
+its claim over, on any host; each write of its commit is fenced by the claim.
 """
 from __future__ import annotations
 
