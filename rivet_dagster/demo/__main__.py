@@ -1,7 +1,8 @@
 """`rivet-dagster-demo`: seed the demo SQLite database and export it in every mode through Dagster, with no server:
-the unpartitioned exports and their checks, and an asset downstream of `orders` (`dagster asset materialize`), the chunked export chunk by chunk
-(`rivet-dagster run`), the daily windows of the last days (`--partition-range`), then new rows for the
-incremental export and its second run, which exports only those. Run from the project directory."""
+the unpartitioned exports and their checks, and an asset downstream of `orders` (`dagster asset materialize`),
+the chunked export chunk by chunk (`rivet-dagster run`), the daily windows of the last days (`--partition-range`),
+then new rows for the incremental export and its second run, which exports only those. Run from the project
+directory."""
 from __future__ import annotations
 
 import argparse

@@ -3,8 +3,8 @@
 then holds every source row exactly once, in files its manifests list, with no partial or hidden file left.
 
 The killed run is the export's second materialization, so a rerun also supersedes (chunk and window partitions),
-repairs a pending window (incremental) or prunes (full, `keep_last: 1`). An SQLite source keeps the matrix quick; the engines are covered
-elsewhere. The state store alternates along the matrix: every stage is killed on the SQLite file in two modes and
+repairs a pending window (incremental) or prunes (full, `keep_last: 1`). An SQLite source keeps the matrix quick;
+the engines are covered elsewhere. The state store alternates along the matrix: every stage is killed on the SQLite file in two modes and
 on a shared PostgreSQL store in the other two (all of them on PostgreSQL with RIVET_TEST_STATE=postgres).
 """
 import json
