@@ -33,17 +33,23 @@ def demo_project(tmp_path_factory) -> Path:
     return project
 
 
-@contextmanager
 def readme_dagster_dev(project: Path) -> Iterator[Webserver]:
     """The README's UI command (`DAGSTER_HOME=$PWD/demo_data/dagster_home dagster dev -m
     rivet_dagster.demo.definitions`) in `project`, with nothing else set: webserver and daemon, stopped on exit."""
+    return serving(project, lambda port: ["dagster", "dev", "-m", "rivet_dagster.demo.definitions", "-h", "127.0.0.1",
+                                          "-p", str(port)])
+
+
+@contextmanager
+def serving(project: Path, command) -> Iterator[Webserver]:
+    """`command(port)` (a UI: `dagster dev`, `dg dev`) in `project` on the demo's DAGSTER_HOME, with no other
+    RIVET_ or DAGSTER_ variable set; stopped on exit."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RIVET_", "DAGSTER_"))}
     env.update(DAGSTER_HOME=str(project / "demo_data" / "dagster_home"))
     server = Webserver(free_port(), project)
-    process = subprocess.Popen([str(BIN / "dagster"), "dev", "-m", "rivet_dagster.demo.definitions", "-h",
-                                "127.0.0.1", "-p", str(server.port)], cwd=project, env=env,
-                               stdout=subprocess.DEVNULL, stderr=open(project / "dev.log", "w"),
-                               start_new_session=True)
+    program, *args = command(server.port)
+    process = subprocess.Popen([str(BIN / program), *args], cwd=project, env=env, stdout=subprocess.DEVNULL,
+                               stderr=open(project / "demo_data" / f"{program}-dev.log", "w"), start_new_session=True)
     try:
         wait_for(server.up, 120, "dagster dev")
         yield server

@@ -17,8 +17,8 @@ from pathlib import Path
 
 
 from rivet_dagster.state.store import StateStore
-from rivet_dagster_tests.dagster_services import ROOT
-from rivet_dagster_tests.demo.conftest import readme_dagster_dev, run_demo
+from rivet_dagster_tests.dagster_services import ROOT, wait_for
+from rivet_dagster_tests.demo.conftest import readme_dagster_dev, run_demo, serving
 
 BIN = Path(sys.executable).parent
 EXPORTS = ["customers", "events_csv", "events_incremental", "orders", "orders_chunked", "refunds", "visits_daily"]
@@ -85,12 +85,18 @@ def test_the_readme_ui_command_opens_the_demo_with_nothing_unset(demo_project):
                         r"rivet_dagster\.demo\.definitions)`", readme)
     assert command, "the README shows how to open the demo in the UI"
     with readme_dagster_dev(demo_project) as server:
-        [location] = server.graphql(LOCATIONS)["workspaceOrError"]["locationEntries"]
-        assert location["locationOrLoadError"]["__typename"] == "RepositoryLocation", location
-        nodes = {"/".join(n["assetKey"]["path"]): n for n in server.graphql(ASSETS)["assetNodes"]}
-        assert sorted(nodes) == sorted(EXPORTS + TABLES + DOWNSTREAM)
-        # the tables are defined external assets, which the graph draws (it hides a dep nothing defines)
-        assert all(not nodes[t]["isAutoCreatedStub"] and nodes[t]["groupName"] == "sqlite_demo" for t in TABLES)
+        assert_the_ui_shows_the_demo(server)
+
+
+def assert_the_ui_shows_the_demo(server) -> None:
+    """The code location loads, with every export, the tables they read and the asset downstream of one."""
+    wait_for(lambda: server.graphql(LOCATIONS)["workspaceOrError"]["locationEntries"], 60, "the code location")
+    [location] = server.graphql(LOCATIONS)["workspaceOrError"]["locationEntries"]
+    assert location["locationOrLoadError"]["__typename"] == "RepositoryLocation", location
+    nodes = {"/".join(n["assetKey"]["path"]): n for n in server.graphql(ASSETS)["assetNodes"]}
+    assert sorted(nodes) == sorted(EXPORTS + TABLES + DOWNSTREAM)
+    # the tables are defined external assets, which the graph draws (it hides a dep nothing defines)
+    assert all(not nodes[t]["isAutoCreatedStub"] and nodes[t]["groupName"] == "sqlite_demo" for t in TABLES)
 
 
 def test_the_readme_downstream_asset_reads_the_exported_files(demo_project):
@@ -109,8 +115,8 @@ def test_the_readme_downstream_asset_reads_the_exported_files(demo_project):
 
 
 def test_after_make_demo_the_repository_is_a_dg_project_holding_the_demo_as_a_component():
-    """`make demo`, then `dg`: without $RIVET_CONFIG the code location is this repository's defs folder, whose
-    RivetExports component names demo_data/rivet.yaml."""
+    """`make demo`, then `dg` (check, list, launch, dev): without $RIVET_CONFIG the code location is this
+    repository's defs folder, whose RivetExports component names demo_data/rivet.yaml."""
     ran = run_demo(ROOT)
     assert ran.returncode == 0, ran.stderr[-3000:]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RIVET_", "DAGSTER_"))}
@@ -127,5 +133,7 @@ def test_after_make_demo_the_repository_is_a_dg_project_holding_the_demo_as_a_co
     assert sorted(listed) == sorted(EXPORTS + TABLES + DOWNSTREAM)
     assert listed["orders_chunked"]["dependency_keys"] == ["sqlite_demo/main/orders"]
     assert listed["revenue_by_status"]["dependency_keys"] == ["orders"]
+    with serving(ROOT, lambda port: ["dg", "dev", "--host", "127.0.0.1", "--port", str(port)]) as server:
+        assert_the_ui_shows_the_demo(server)
     dg("launch", "--assets", "visits_daily", "--partition", str(dt.datetime.now(dt.timezone.utc).date() -
                                                                  dt.timedelta(days=1)))
