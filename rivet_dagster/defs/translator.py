@@ -86,14 +86,14 @@ def table_keys(config: RivetConfig, export: ExportConfig, names: DefinitionNames
             for schema, table in tables_read(config.query_template(export), config.source.type, names.database)]
 
 
-_TABLE_OWNERS: dict[dg.AssetKey, str] = {}   # a source table's key -> the config that defines it in this process
+_TABLE_OWNERS: dict[dg.AssetKey, str] = {}   # a source table's key -> the config (file#name) defining it here
 
 
 def table_specs(config: RivetConfig, names: DefinitionNames) -> list[dg.AssetSpec]:
     """The source tables the exports read (where no `deps` replace them), as external assets: Dagster's graph
     hides a dep that nothing defines. Configs of one source share its tables, and a code location may define
     each once: the first config loaded in the process defines it, the others only depend on it."""
-    this = os.path.realpath(config.config_file) if config.config_file else names.config
+    this = f"{os.path.realpath(config.config_file) if config.config_file else ''}#{names.config}"
     keys = dict.fromkeys(key for export in config.exports if config.asset_settings(export).dep_keys() is None
                          for key in table_keys(config, export, names))
     return [dg.AssetSpec(key, group_name=names.group, kinds={config.source.type},
