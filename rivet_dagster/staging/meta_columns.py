@@ -68,16 +68,22 @@ def _encoded(values: pa.Array) -> tuple[pa.Array, pa.Array]:
     `\\x01` + 8-byte little-endian length otherwise), and its canonical bytes (empty for NULL)."""
     canonical = _canonical(values)
     n = len(canonical)
-    valid = canonical.is_valid().to_numpy(zero_copy_only=False)
-    lengths = np.where(valid, pc.binary_length(canonical).fill_null(0).to_numpy(zero_copy_only=False), 0)
-    prefix = np.zeros((n, 9), dtype=np.uint8)
-    prefix[:, 0] = valid
-    prefix[:, 1:] = lengths.astype("<u8").view(np.uint8).reshape(n, 8)
-    kept = np.ones((n, 9), dtype=bool)
-    kept[~valid, 1:] = False
-    offsets = np.concatenate([[0], np.cumsum(np.where(valid, 9, 1))]).astype(np.int64)
+    lengths = pc.binary_length(canonical).fill_null(0).to_numpy(zero_copy_only=False).astype("<u8")
+    if canonical.null_count == 0:  # every marker is 9 bytes: one block, no gather
+        offsets = np.arange(0, 9 * n + 1, 9, dtype=np.int64)
+        data = np.empty((n, 9), dtype=np.uint8)
+        data[:, 0] = 1
+        data[:, 1:] = lengths.view(np.uint8).reshape(n, 8)
+    else:
+        valid = canonical.is_valid().to_numpy(zero_copy_only=False)
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.where(valid, 9, 1), out=offsets[1:])
+        data = np.zeros(offsets[-1], dtype=np.uint8)
+        starts = offsets[:-1][valid]
+        data[starts] = 1
+        data[starts[:, None] + np.arange(1, 9)] = lengths[valid].view(np.uint8).reshape(-1, 8)
     markers = pa.LargeBinaryArray.from_buffers(pa.large_binary(), n, [None, pa.py_buffer(offsets),
-                                                                        pa.py_buffer(prefix[kept].tobytes())])
+                                                                        pa.py_buffer(data)])
     return markers, canonical.fill_null(b"")
 
 
@@ -87,6 +93,8 @@ def _canonical(values: pa.Array) -> pa.Array:
     t = values.type
     if pa.types.is_nested(t):
         return pa.array([None if v is None else repr(v).encode() for v in values.to_pylist()], pa.large_binary())
-    if not (pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t)):
+    if pa.types.is_timestamp(t) and t.tz == "UTC":  # Arrow's text with the `Z`, without a time-zone lookup per value
+        values = pc.binary_join_element_wise(values.cast(pa.timestamp(t.unit)).cast(pa.string()), "Z", "")
+    elif not (pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t)):
         values = values.cast(pa.string())
     return values.cast(pa.large_binary())

@@ -142,6 +142,8 @@ def test_a_backfill_launched_from_the_ui_exports_every_window_again(ui, demo_pro
         done = wait_for(lambda: [b for b in server.graphql(BACKFILLS)["partitionBackfillsOrError"]["results"]
                                  if b["status"] not in ("REQUESTED",)], 240, "the daemon to run the backfill")
         assert done[0]["status"] == "COMPLETED_SUCCESS", done
+        browser.open(f"/runs/b/{backfill['id']}")                  # the backfill's page, as the UI links it
+        browser.wait_for_text("Succeeded", "visits_daily", "100% completed")
     after = state.files("visits_daily")
     assert len(after) == 3 and not {f["file_name"] for f in after} & before       # each window replaced
     assert all(f["row_count"] == 1_000 and (demo_project / "output" / f["file_name"]).exists() for f in after)

@@ -81,6 +81,11 @@ EVERY_KIND = pa.record_batch({
     "day": pa.array([dt.date(2024, 1, 1), None, dt.date(1970, 1, 1), dt.date(9999, 12, 31), dt.date(2000, 2, 29)]),
     "at": pa.array([dt.datetime(2024, 1, 1, 12, 0, 0, 123456), None, dt.datetime(1970, 1, 1), dt.datetime(2030, 5, 6),
                     dt.datetime(2000, 1, 1)], pa.timestamp("us", tz="UTC")),
+    "at_ns": pa.array([0, None, -1, 1_700_000_000_123_456_789, 1], pa.timestamp("ns", tz="UTC")),
+    "at_s": pa.array([0, 86_399, None, -86_400, 253_402_300_799], pa.timestamp("s", tz="UTC")),
+    "at_paris": pa.array([0, None, 1_700_000_000_000, 1, 2], pa.timestamp("ms", tz="Europe/Paris")),
+    "at_naive": pa.array([0, 1, None, 2, 3], pa.timestamp("ms")),
+    "no_nulls": pa.array([5, 4, 3, 2, 1], pa.int32()),
     "items": pa.array([[1, 2], None, [], [None], [3]], pa.list_(pa.int64())),
     "nothing": pa.array([None] * 5, pa.null()),
 })
