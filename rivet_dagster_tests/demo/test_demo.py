@@ -15,7 +15,6 @@ import sysconfig
 import textwrap
 from pathlib import Path
 
-
 from rivet_dagster.state.store import StateStore
 from rivet_dagster_tests.dagster_services import ROOT, wait_for
 from rivet_dagster_tests.demo.conftest import readme_dagster_dev, run_demo, serving
