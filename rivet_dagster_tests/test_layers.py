@@ -31,13 +31,13 @@ def test_an_upward_import_breaks_the_contract(tmp_path):
 
 
 def test_only_the_mode_modules_branch_on_the_mode():
-    """The schema's tables of per-mode keys (MODE_KEYS, ONLY_IN_MODE, SPLIT_MODES, UNSCHEDULED_MODES) are looked
-    up, not branched on."""
+    """The schema's tables of per-mode keys (MODE_KEYS, ONLY_IN_MODE, SPLIT_MODES, UNSCHEDULED_MODES,
+    RETAINED_MODES) are looked up, not branched on."""
     branches = [f"{path.relative_to(ROOT)}:{n}: {line.strip()}" for path in (ROOT / "rivet_dagster").rglob("*.py")
                 if "modes" not in path.parts
                 for n, line in enumerate(path.read_text().splitlines(), 1)
                 if re.search(r"\bmode\s*(==|!=)|\.mode\s+(not\s+)?in\b", line)
-                and not re.search(r"ONLY_IN_MODE|SPLIT_MODES|UNSCHEDULED_MODES|MODE_KEYS", line)]
+                and not re.search(r"ONLY_IN_MODE|SPLIT_MODES|UNSCHEDULED_MODES|RETAINED_MODES|MODE_KEYS", line)]
     assert branches == []
 
 
