@@ -18,7 +18,7 @@ from pathlib import Path
 from rivet_dagster.demo.seed import VISIT_DAYS, add_events, seed
 
 HERE = Path(__file__).parent
-UNPARTITIONED = "customers,orders,revenue_by_status,events_csv,refunds,events_incremental"  # and downstream
+UNPARTITIONED = "customers,orders,revenue_by_status,events_csv,refunds,events_incremental"  # + orders downstream
 
 
 def main(argv: list[str] | None = None) -> int:
