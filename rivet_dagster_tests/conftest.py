@@ -153,6 +153,18 @@ def dagster_cli(config: Path, home: Path, select: str, crash_at: str | None = No
     return command, env
 
 
+def rivet_dagster_cli(*argv, crash_at: str | None = None) -> subprocess.CompletedProcess:
+    """The `rivet-dagster` console script's code path in a subprocess that imports this checkout (optionally
+    SIGKILLed at a crash-matrix stage)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    env.pop("RIVET_CRASH_AT", None)
+    if crash_at:
+        env["RIVET_CRASH_AT"] = crash_at
+    return subprocess.run([sys.executable, "-m", "rivet_dagster.cli.main", *map(str, argv)], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
 def materialize_cli(config: Path, home: Path, select: str, crash_at: str | None = None,
                     extra: tuple[str, ...] = (), **run) -> subprocess.CompletedProcess:
     """`dagster asset materialize` in a subprocess (extra `subprocess.run` arguments pass through)."""

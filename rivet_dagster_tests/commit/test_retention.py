@@ -3,25 +3,22 @@ sets older than its latest N are removed, manifest first, then forgotten; `rivet
 on demand. A process SIGKILLed mid-prune leaves only complete sets behind a manifest, and the next run or prune
 finishes the job."""
 import json
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
+import pyarrow.csv as pv
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
 from rivet_dagster.stages import Stage
-from rivet_dagster_tests.conftest import materialize, materialize_cli, state_in, write_config
+from rivet_dagster_tests.conftest import materialize, materialize_cli, rivet_dagster_cli, state_in, write_config
 
 ROWS = 3_000
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -45,7 +42,7 @@ class Folder:
         return {n: json.loads(self.read(n)) for n in self.names() if n.endswith("_manifest.json")}
 
     def data_files(self) -> set[str]:
-        return {n for n in self.names() if n.endswith(".parquet")}
+        return {n for n in self.names() if n.endswith((".parquet", ".csv"))}
 
 
 @pytest.fixture(params=["local", "s3", "gcs"])
@@ -73,8 +70,9 @@ def with_keep_last(config: Path, keep_last: int | None) -> None:
 
 
 def ids(folder: Folder, manifest: dict) -> list[int]:
-    return sorted(i for f in manifest["files"] for i in pq.read_table(pa.BufferReader(folder.read(f["name"])),
-                                                                        columns=["id"]).column("id").to_pylist())
+    read = {"parquet": pq.read_table, "csv": pv.read_csv}[manifest["format"]]
+    return sorted(i for f in manifest["files"] for i in read(pa.BufferReader(folder.read(f["name"])))
+                  .column("id").to_pylist())
 
 
 def assert_only_whole_copies(folder: Folder, state, run_ids: list[str]) -> None:
@@ -88,7 +86,8 @@ def assert_only_whole_copies(folder: Folder, state, run_ids: list[str]) -> None:
     assert {name for names in state.file_sets("items") for name in names} == listed | set(manifests)
 
 
-MODES = {"full": {}, "time_window": {"mode": "time_window", "time_column": "ts", "days_window": 2}}
+MODES = {"full": {}, "time_window": {"mode": "time_window", "time_column": "ts", "days_window": 2},
+         "full-csv": {"format": "csv"}}
 
 
 @pytest.mark.parametrize("mode", list(MODES))
@@ -100,13 +99,32 @@ def test_each_run_keeps_the_latest_n_copies_on_every_destination(tmp_path, sourc
     assert_only_whole_copies(folder, state_in(tmp_path), runs[-2:])
 
 
-def rivet_dagster(*argv, crash_at: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    env.pop("RIVET_CRASH_AT", None)
-    if crash_at:
-        env["RIVET_CRASH_AT"] = crash_at
-    return subprocess.run([sys.executable, "-m", "rivet_dagster.cli.main", *map(str, argv)], env=env,
-                          capture_output=True, text=True, timeout=120)
+def test_a_prune_removes_only_its_own_exports_files_from_a_shared_folder(tmp_path, source, export_dir):
+    """Three exports write to one folder: a full one with keep_last, a partitioned time window and an incremental
+    one. Only the full export's older copy goes; the others' files and records stay, whatever their names."""
+    out = {"type": "local", "path": str(export_dir)}
+    day = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%d")
+    config = write_config(tmp_path, source, [
+        {"name": "items", "query": "SELECT id, ts, label FROM items", "format": "parquet", "keep_last": 1,
+         "destination": out},
+        {"name": "items_daily", "query": "SELECT id, ts, label FROM items", "mode": "time_window",
+         "time_column": "ts", "partitioning": {"granularity": "daily", "start": day, "end_offset": 1},
+         "format": "csv", "destination": out},
+        {"name": "items_new", "query": "SELECT id, ts, label FROM items", "mode": "incremental",
+         "cursor_column": "id", "format": "parquet", "destination": out}])
+    instance = dg.DagsterInstance.ephemeral()
+    materialize(config, "items_daily", instance=instance, partition_key=day)
+    materialize(config, "items_new", instance=instance)
+    def others() -> set[str]:   # every name but the full export's (`[_]items_<timestamp>…`)
+        return {p.name for p in export_dir.iterdir() if not p.name.lstrip("_").startswith("items_2")}
+    before = others()
+    runs = [materialize(config, "items", instance=instance).run_id for _ in range(3)]
+    state = state_in(tmp_path)
+    assert others() == before and len(before) == 5     # a csv and a parquet file, their manifests, _SUCCESS
+    assert [len(state.files(name)) for name in ("items_daily", "items_new")] == [1, 1]
+    [kept] = state.file_sets("items")
+    assert runs[-1][:8] in kept[1] and all((export_dir / name).exists() for name in kept)
+    assert not [p for p in export_dir.glob("*items_2*") if p.name not in kept]
 
 
 def oldest_set_cut_midway(folder: Folder, state, runs: list[str]) -> None:
@@ -137,7 +155,7 @@ def test_a_run_killed_mid_prune_is_finished_by_the_next_run_or_a_prune(tmp_path,
         assert materialize_cli(config, home, "items").returncode == 0
         kept = [json.loads(folder.read(state.file_sets("items")[-1][0]))["run_id"]]
     else:
-        pruned = rivet_dagster("state", "prune", "-c", config)
+        pruned = rivet_dagster_cli("state", "prune", "-c", config)
         assert pruned.returncode == 0, pruned.stderr
         assert pruned.stdout.splitlines()[1].split()[:3] == ["items", "1", "3"]     # export, keep last, sets removed
         kept = [json.loads(folder.read(killed_run[0]))["run_id"]]
@@ -151,18 +169,18 @@ def test_state_prune_killed_midway_then_run_again_removes_the_rest(tmp_path, sou
     runs = [materialize(config, instance=instance).run_id for _ in range(4)]
     state = state_in(tmp_path)
 
-    dry = rivet_dagster("state", "prune", "-c", config, "-e", "items", "--keep-last", "2", "--dry-run")
+    dry = rivet_dagster_cli("state", "prune", "-c", config, "-e", "items", "--keep-last", "2", "--dry-run")
     assert dry.returncode == 0 and dry.stdout.splitlines()[1].split()[:3] == ["items", "2", "2"]
     assert sorted(m["run_id"] for m in folder.manifests().values()) == sorted(runs)      # nothing removed
 
-    killed = rivet_dagster("state", "prune", "-c", config, "-e", "items", "--keep-last", "1",
+    killed = rivet_dagster_cli("state", "prune", "-c", config, "-e", "items", "--keep-last", "1",
                            crash_at=Stage.EXPIRED.value)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     oldest_set_cut_midway(folder, state, runs)
 
-    pruned = rivet_dagster("state", "prune", "-c", config, "-e", "items", "--keep-last", "1")
+    pruned = rivet_dagster_cli("state", "prune", "-c", config, "-e", "items", "--keep-last", "1")
     assert pruned.returncode == 0 and pruned.stdout.splitlines()[1].split()[:3] == ["items", "1", "3"]
     assert_only_whole_copies(folder, state, runs[-1:])
-    again = rivet_dagster("state", "prune", "-c", config, "-e", "items", "--keep-last", "1")
+    again = rivet_dagster_cli("state", "prune", "-c", config, "-e", "items", "--keep-last", "1")
     assert again.stdout.splitlines()[1].split()[:3] == ["items", "1", "0"]
     assert_only_whole_copies(folder, state, runs[-1:])
