@@ -11,8 +11,8 @@ MariaDB, in three modes side by side:
   run exports every row after that cursor, a bound read like a chunk's range or a time window;
 * row_hash: the full export with `meta_columns: {row_hash: true}`, what `_rivet_row_hash` adds to it.
 
-`--tables wide10` is `wide` ten times over (10M rows, PostgreSQL; `--seed --tables wide10` creates it from
-`wide`, about 3 min): its peak RSS beside `wide`'s shows memory stays flat as the table grows.
+`--tables wide10` is `wide` ten times over (10M rows; `--seed --tables wide10` creates it from `wide`, about 3 min
+per engine): its peak RSS beside `wide`'s shows memory stays flat as the table grows.
 
 Per engine, table and mode it prints the export step's seconds (from the run's own log line), the whole command's
 wall and CPU seconds (user + system, steadier than wall on a shared machine) and their ratio to the full export of
@@ -48,12 +48,14 @@ URLS = {"pg": os.environ.get("BENCH_PG_URL", "postgresql://bench:bench@127.0.0.1
         "mysql": os.environ.get("BENCH_MY_URL", "mysql://bench:bench@127.0.0.1:3306/bench")}
 ROWS = {"narrow": 5_000_000, "wide": 1_000_000, "wide10": 10_000_000}
 CHUNK_SIZE = {"narrow": 1_000_000, "wide": 250_000, "wide10": 2_500_000}
-WIDE10 = ("DROP TABLE IF EXISTS wide10; CREATE TABLE wide10 AS SELECT w.id + g * 1000000 AS id, "
-          + ", ".join(f"w.{c}" for c in ("account_id org_id qty seq_no priority price score amount fee is_active "
-                                          "is_flagged birth_date created_at updated_at event_ts description code "
-                                          "payload ext_id").split())
-          + " FROM wide w CROSS JOIN generate_series(0, 9) g; ALTER TABLE wide10 ADD PRIMARY KEY (id); "
-            "ANALYZE wide10;")
+_WIDE_COLUMNS = ", ".join(f"w.{c}" for c in ("account_id org_id qty seq_no priority price score amount fee is_active "
+                                               "is_flagged birth_date created_at updated_at event_ts description "
+                                               "code payload ext_id").split())
+WIDE10 = {"pg": f"DROP TABLE IF EXISTS wide10; CREATE TABLE wide10 AS SELECT w.id + g * 1000000 AS id, {_WIDE_COLUMNS} "
+                "FROM wide w CROSS JOIN generate_series(0, 9) g; ALTER TABLE wide10 ADD PRIMARY KEY (id); "
+                "ANALYZE wide10;",
+          "mysql": f"DROP TABLE IF EXISTS wide10; CREATE TABLE wide10 (PRIMARY KEY (id)) AS SELECT w.id + g.seq * "
+                   f"1000000 AS id, {_WIDE_COLUMNS} FROM wide w CROSS JOIN seq_0_to_9 g; ANALYZE TABLE wide10;"}
 STEP_LINE = re.compile(r"staged ([\d,]+) rows in \d+ file\(s\) \(([\d.]+)s")
 MODES = {
     "full": "",
@@ -67,18 +69,15 @@ MODES = {
 
 
 def seed(engines: list[str], tables: list[str]) -> None:
-    if "wide10" in tables:
-        subprocess.run(["psql", URLS["pg"], "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", WIDE10], check=True)
-        return
     for engine in engines:
         url = urlparse(URLS[engine])
         if engine == "pg":
-            subprocess.run(["psql", URLS["pg"], "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f",
-                            str(HERE / "seed_pg.sql")], check=True)
+            sql = ["-c", WIDE10["pg"]] if "wide10" in tables else ["-f", str(HERE / "seed_pg.sql")]
+            subprocess.run(["psql", URLS["pg"], "-X", "-q", "-v", "ON_ERROR_STOP=1", *sql], check=True)
         else:
+            sql = WIDE10["mysql"] if "wide10" in tables else f"SOURCE {HERE / 'seed_mariadb.sql'};"
             subprocess.run(["mariadb", f"-h{url.hostname}", f"-P{url.port or 3306}", f"-u{url.username}",
-                            f"-p{url.password or ''}", url.path.lstrip("/"),
-                            "-e", f"SOURCE {HERE / 'seed_mariadb.sql'};"], check=True)
+                            f"-p{url.password or ''}", url.path.lstrip("/"), "-e", sql], check=True)
 
 
 def timed(command: list[str], env: dict, log: Path) -> tuple[float, float, int]:

@@ -48,7 +48,8 @@ def export_chunks(context: dg.AssetExecutionContext, config: RivetConfig, export
     failure = None
     if materializing:
         run = _ChunkRun(context, config, export, names, params)
-        failure = yield from run.materialize()
+        with run.state.reusing():  # a thousand chunks' commits on a few connections, all closed at the end
+            failure = yield from run.materialize()
         if run.committed:
             notify_committed(getattr(context.resources, names.notifier), run.committed, run.schema_changed,
                              run.commit_seconds, 0, context.log)

@@ -1,5 +1,6 @@
-"""How batches flow from a reader to the writer: the throttle between batches, one thread reading ahead,
-and the stall watchdog that cancels a streamed statement whose next batch takes too long."""
+"""How batches flow from a reader to the writer: the throttle between batches, one thread reading ahead (with a
+disk spill for a reader that cannot be made to wait), and the stall watchdog that cancels a streamed statement
+whose next batch takes too long."""
 from __future__ import annotations
 
 import queue
@@ -7,10 +8,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 
 from rivet_dagster.source.errors import SourceError
+from rivet_dagster.source.spill import Spill
 
 
 def throttled(batches: Iterator[pa.RecordBatch], throttle_ms: int) -> Iterator[pa.RecordBatch]:
@@ -20,22 +24,31 @@ def throttled(batches: Iterator[pa.RecordBatch], throttle_ms: int) -> Iterator[p
             time.sleep(throttle_ms / 1000)
 
 
-def read_ahead(batches: Iterator[pa.RecordBatch], depth: int) -> Iterator[pa.RecordBatch]:
+def read_ahead(batches: Iterator[pa.RecordBatch], depth: int, spill_to: Path | None = None
+               ) -> Iterator[pa.RecordBatch]:
     """Read up to `depth` batches ahead on a thread while the caller writes (ADBC decoding and Parquet encoding
-    release the GIL, so the two overlap). A reader error is raised in the caller; stopping early closes it."""
-    pending: queue.Queue = queue.Queue(maxsize=depth)
+    release the GIL, so the two overlap). A reader error is raised in the caller; stopping early closes it.
+
+    With `spill_to` (a reader that decodes ahead however long we wait: connectorx), the thread never waits:
+    batches past `depth` go to a disk spill there (`spill.py`), so memory stays bounded however large the read."""
+    pending: queue.Queue = queue.Queue(maxsize=depth if spill_to is None else 0)
+    in_memory = threading.BoundedSemaphore(depth)  # with a spill: batches held in `pending` itself
+    spill = Spill(spill_to) if spill_to is not None else None
     done = object()
     stop = threading.Event()
 
     def produce():
         try:
             for batch in batches:
-                while not stop.is_set():
-                    try:
-                        pending.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+                if spill is not None:
+                    pending.put(batch if in_memory.acquire(blocking=False) else _Spilled(spill.put(batch)))
+                else:
+                    while not stop.is_set():
+                        try:
+                            pending.put(batch, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
                 if stop.is_set():
                     break
             pending.put(done)
@@ -54,6 +67,10 @@ def read_ahead(batches: Iterator[pa.RecordBatch], depth: int) -> Iterator[pa.Rec
                 return
             if isinstance(item, BaseException):
                 raise item
+            if isinstance(item, _Spilled):
+                item = spill.get(item.segment)
+            elif spill is not None:
+                in_memory.release()
             yield item
     finally:
         stop.set()
@@ -63,6 +80,13 @@ def read_ahead(batches: Iterator[pa.RecordBatch], depth: int) -> Iterator[pa.Rec
             except queue.Empty:
                 pass
         thread.join()
+        if spill is not None:
+            spill.close()
+
+
+@dataclass(frozen=True)
+class _Spilled:
+    segment: int
 
 
 class StallWatchdog:

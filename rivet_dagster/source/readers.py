@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -122,18 +124,21 @@ class Connections:
 
 def stream(source: SourceDatabase, plan: ReadPlan, columns: list[SourceColumn] | None,
            tuning: EffectiveTuning, connections: Connections | None = None,
-           side_by_side: int = 1) -> Iterator[pa.RecordBatch]:
+           side_by_side: int = 1, spill_to: Path | None = None) -> Iterator[pa.RecordBatch]:
     """Record batches of the declared schema, throttled by `throttle_ms`, read one batch ahead of the writer.
     PostgreSQL reads connect for themselves unless given `connections` to share; `side_by_side` reads at once
-    share the batch memory."""
+    share the batch memory. A MySQL/MariaDB read that is not a key range (read in parts: `_mysql_batches`), which
+    connectorx decodes ahead without limit, spills what the writer is not ready for to `spill_to` (a folder of
+    the run's staging) rather than hold it in memory."""
     schema = schema_of(columns) if columns is not None else None
     rows = tuning.rows_per_batch(schema)
     if schema is not None:
         rows = max(1, min(rows, MAX_BATCH_BYTES // side_by_side // estimated_row_bytes(schema)))
+    if source.kind == "mysql":  # a key range is read in parts the writer waits between; one whole read spills
+        return read_ahead(_mysql_batches(source, plan, columns, rows, tuning), READ_AHEAD_BATCHES,
+                          None if plan.key_range else spill_to)
     if source.kind == "postgres":
         batches = _postgres_batches(source, plan, schema, rows, tuning, connections)
-    elif source.kind == "mysql":
-        batches = _mysql_batches(source, plan, columns, rows, tuning)
     else:
         batches = _sqlite_batches(source, plan, rows, tuning)
     return read_ahead(throttled(batches, tuning.throttle_ms), READ_AHEAD_BATCHES)
@@ -178,17 +183,25 @@ def _mysql_batches(source, plan, columns, rows, tuning) -> Iterator[pa.RecordBat
 
     connectorx decodes a result into an unbounded queue as fast as the server sends it, however slowly it is
     consumed, so a read over a key range (a chunk) is made as consecutive reads of MYSQL_READ_BATCHES batches'
-    worth of keys (of rows, for a unique key): no more of it is decoded ahead of the writer."""
+    worth of keys (of rows, for a unique key): no more of it is decoded ahead of the writer. For the same reason
+    `throttle_ms` paces the source between those reads (as long as between their batches), never within one:
+    a wait there would only keep the result in connectorx's queue. One read (a full export) is not paced."""
     import connectorx as cx
 
     projection = ", ".join(_projection(source, c) for c in columns)
     schema = schema_of(columns)
+    batches = 0  # of the previous read
     try:
         for part in plan.parts(rows * MYSQL_READ_BATCHES):
+            if batches and tuning.throttle_ms:
+                time.sleep(tuning.throttle_ms * batches / 1000)
             reader = cx.read_sql(source.native_url("mysql"), part.render(source, projection),
                                  return_type="arrow_stream", batch_size=rows,
                                  pre_execution_query=source.session_settings(tuning))
-            yield from _conformed(reader, schema, rows)
+            batches = 0
+            for batch in _conformed(reader, schema, rows):
+                batches += 1
+                yield batch
     except (KeyboardInterrupt, SystemExit, GeneratorExit, ValueError, SourceError):
         raise
     except BaseException as exc:  # connectorx reports server errors as Rust panics (BaseException)

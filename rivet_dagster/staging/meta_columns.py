@@ -53,10 +53,11 @@ def with_meta_columns(batch: pa.RecordBatch, schema: pa.Schema, meta: MetaColumn
 def row_hashes(batch: pa.RecordBatch) -> pa.Array:
     n = batch.num_rows
     encoded = [part for column in batch.columns for part in _encoded(column)]
-    rows = pc.binary_join_element_wise(*encoded, pa.scalar(b"", pa.large_binary())) if encoded else \
-        pa.array([b""] * n, pa.large_binary())
-    _, offsets_buffer, data_buffer = rows.buffers()
-    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[rows.offset: rows.offset + n + 1].tolist()
+    # a NULL value joins as nothing: its marker alone stands for it
+    rows = pc.binary_join_element_wise(*encoded, pa.scalar(b"", pa.large_binary()), null_handling="replace",
+                                       null_replacement="") if encoded else pa.array([b""] * n, pa.large_binary())
+    offsets = _offsets(rows).tolist()
+    data_buffer = rows.buffers()[2]
     data = memoryview(data_buffer) if data_buffer is not None else memoryview(b"")
     out = np.fromiter((xxhash.xxh3_64_intdigest(data[offsets[i]:offsets[i + 1]]) for i in range(n)),
                       dtype=np.uint64, count=n)
@@ -65,26 +66,31 @@ def row_hashes(batch: pa.RecordBatch) -> pa.Array:
 
 def _encoded(values: pa.Array) -> tuple[pa.Array, pa.Array]:
     """A column's encoding as two arrays to join row by row: each value's marker and length (`\\x00` for NULL,
-    `\\x01` + 8-byte little-endian length otherwise), and its canonical bytes (empty for NULL)."""
+    `\\x01` + 8-byte little-endian length otherwise), and its canonical bytes (NULL for NULL). Laid out as one
+    9-byte block per row, from which a NULL keeps only its first byte: whole-array numpy, no per-value index."""
     canonical = _canonical(values)
     n = len(canonical)
-    lengths = pc.binary_length(canonical).fill_null(0).to_numpy(zero_copy_only=False).astype("<u8")
-    if canonical.null_count == 0:  # every marker is 9 bytes: one block, no gather
-        offsets = np.arange(0, 9 * n + 1, 9, dtype=np.int64)
-        data = np.empty((n, 9), dtype=np.uint8)
-        data[:, 0] = 1
-        data[:, 1:] = lengths.view(np.uint8).reshape(n, 8)
+    block = np.empty((n, 9), dtype=np.uint8)
+    block[:, 0] = 1
+    block[:, 1:] = np.diff(_offsets(canonical)).astype("<u8").view(np.uint8).reshape(n, 8)
+    if canonical.null_count == 0:
+        offsets, data = np.arange(0, 9 * n + 1, 9, dtype=np.int64), block
     else:
         valid = canonical.is_valid().to_numpy(zero_copy_only=False)
+        block[~valid, 0] = 0
+        kept = np.ones((n, 9), dtype=bool)
+        kept[~valid, 1:] = False
         offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.where(valid, 9, 1), out=offsets[1:])
-        data = np.zeros(offsets[-1], dtype=np.uint8)
-        starts = offsets[:-1][valid]
-        data[starts] = 1
-        data[starts[:, None] + np.arange(1, 9)] = lengths[valid].view(np.uint8).reshape(-1, 8)
+        data = block[kept]
     markers = pa.LargeBinaryArray.from_buffers(pa.large_binary(), n, [None, pa.py_buffer(offsets),
                                                                         pa.py_buffer(data)])
-    return markers, canonical.fill_null(b"")
+    return markers, canonical
+
+
+def _offsets(values: pa.Array) -> np.ndarray:
+    """A large binary array's n + 1 offsets, read in place."""
+    return np.frombuffer(values.buffers()[1], dtype=np.int64)[values.offset: values.offset + len(values) + 1]
 
 
 def _canonical(values: pa.Array) -> pa.Array:

@@ -53,7 +53,7 @@ def stage_export(config: RivetConfig, export: ExportConfig, source: SourceDataba
     gate = QualityGate(export.quality, staging / "quality") if export.quality else None
     try:
         for batch in stream(source, scope.plan, columns, tuning, shared.connections if shared else None,
-                            shared.workers if shared else 1):
+                            shared.workers if shared else 1, spill_to=staging):
             if writer is None:
                 reached(Stage.QUERY)
                 schema = schema or _output_schema(_without_row_number(batch.schema), export)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -128,6 +128,10 @@ class PostgresDatabase:
         with self._lock:
             self._opened = [c for c in self._opened if not c.raw.closed] + [conn]
         return conn
+
+    def reusing(self):
+        """Each thread keeps its connection anyway."""
+        return nullcontext()
 
     def close(self) -> None:
         """Close every thread's connection (a thread that comes back opens a new one)."""

@@ -1,11 +1,15 @@
-"""The embedded state store: an SQLite file (WAL, busy timeout, synchronous=FULL), one short connection per call.
+"""The embedded state store: an SQLite file (WAL, busy timeout, synchronous=FULL), one short connection per call,
+or, inside `reusing()` (a chunk run's thousand small commits), connections kept until the scope ends.
 
 SQLite serialises writers itself (`BEGIN IMMEDIATE`), so an exclusive transaction needs no lock of its own.
+A connection is closed after its call, or when its scope ends: the last close folds the WAL back into the file, so
+a copy of the file alone holds every committed state.
 """
 from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,6 +49,9 @@ class SqliteDatabase:
 
     def __init__(self, path: str, busy_timeout_ms: int):
         self.path, self.busy_timeout_ms = path, busy_timeout_ms
+        self._lock = threading.Lock()
+        self._scopes = 0  # open `reusing()` scopes; while one is open, idle connections wait in `_idle`
+        self._idle: list[SqliteConnection] = []
 
     @property
     def location(self) -> str:
@@ -57,11 +64,44 @@ class SqliteDatabase:
         return Path(self.path).exists()
 
     @contextmanager
+    def reusing(self) -> Iterator[None]:
+        """Connections handed back inside this scope are kept for the next call (by any thread: each is used by
+        one at a time), and closed when the last open scope ends."""
+        with self._lock:
+            self._scopes += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._scopes -= 1
+                idle, self._idle = (self._idle, []) if self._scopes == 0 else ([], self._idle)
+            for conn in idle:
+                conn.close()
+
+    @contextmanager
     def connect(self) -> Iterator[SqliteConnection]:
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        kept = False
+        try:
+            if conn is None:
+                conn = self._open()
+            yield conn
+            with self._lock:
+                kept = self._scopes > 0 and not conn.in_transaction
+                if kept:
+                    self._idle.append(conn)
+        except (sqlite3.Error, NewerSchema) as exc:
+            raise self.refused(exc) from None
+        finally:
+            if conn is not None and not kept:
+                conn.close()
+
+    def _open(self) -> SqliteConnection:
         try:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None,
-                                   factory=SqliteConnection)
+                                   factory=SqliteConnection, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise self.refused(exc) from None
         try:
@@ -73,11 +113,10 @@ class SqliteDatabase:
             if database not in _MIGRATED:
                 migrate(conn)
                 _MIGRATED.add(database)
-            yield conn
-        except (sqlite3.Error, NewerSchema) as exc:
-            raise self.refused(exc) from None
-        finally:
+        except BaseException:
             conn.close()
+            raise
+        return conn
 
     def check(self) -> None:
         with self.connect() as conn:

@@ -111,6 +111,10 @@ class StateStore(dg.ConfigurableResource):
         with self.database.connect() as conn:
             yield conn
 
+    def reusing(self):
+        """A scope whose calls reuse their connections (a chunk run's many small commits), closed at its end."""
+        return self.database.reusing()
+
     def check(self) -> None:
         """Open the store for writing once before a run reads its source, so a store it cannot use (foreign,
         corrupt, newer, read-only, locked, unreachable) stops the run before anything is read or staged."""

@@ -1,6 +1,9 @@
 """A run that reads one query many times (a chunk run) shares its PostgreSQL connections: one connection serves
 consecutive reads, an idle one holds no transaction on the source, and one a read left broken is not reused.
-A MySQL/MariaDB chunk is read in parts of a few batches each."""
+A MySQL/MariaDB chunk is read in parts of a few batches each, paced between them; what connectorx decodes ahead
+of a slow writer waits on disk."""
+import time
+
 import pytest
 import sqlalchemy as sa
 
@@ -64,6 +67,20 @@ def test_a_connection_a_read_failed_on_is_closed_and_the_next_read_opens_a_new_o
         connections.close()
 
 
+def test_a_throttle_paces_a_mysql_chunk_between_its_reads(mariadb_url):
+    """10,000 keys in batches of 500 are five reads of four batches: 100 ms a batch is 400 ms after each of the
+    first four reads, not a wait inside a read (which would only keep its rows in connectorx's queue)."""
+    run_sql(mariadb_url, "DROP TABLE IF EXISTS paced", "CREATE TABLE paced AS SELECT seq AS id FROM seq_1_to_10000")
+    source = SourceDatabase(SourceConfig(type="mysql", url=mariadb_url))
+    query, tuning = UserQuery("SELECT id FROM paced"), merge_tuning(None, {"batch_size": 500, "throttle_ms": 100})
+    plan = queries.chunk(source, query, "id", None, 1, 10_000, dense=False)
+    started = time.monotonic()
+    ids = [v for batch in stream(source, plan, describe(source, query, tuning), tuning)
+           for v in batch.column("id").to_pylist()]
+    assert time.monotonic() - started >= 4 * 0.4
+    assert sorted(ids) == list(range(1, 10_001))
+
+
 def executed_statements(url: str) -> int:
     with sql_engine(url).connect() as conn:
         return int(conn.exec_driver_sql("SHOW GLOBAL STATUS LIKE 'Com_stmt_execute'").fetchone()[1])
@@ -84,3 +101,50 @@ def test_a_mysql_chunk_is_read_in_parts_of_a_few_batches_each_and_every_row_come
     ids = [v for batch in stream(source, plan, columns, tuning) for v in batch.column("id").to_pylist()]
     assert executed_statements(mariadb_url) - before == reads
     assert sorted(ids) == [i for i in range(1, 10_001) if i % 3]
+
+
+def spill_files(folder) -> list:
+    return sorted(folder.glob(".spill-*"))
+
+
+@pytest.mark.parametrize("engine, read, throttle_ms, spills", [
+    ("mysql", "full", 200, True), ("mysql", "chunk", 0, False), ("postgres", "full", 0, False)])
+def test_a_read_the_writer_lags_behind_waits_on_disk_only_when_its_reader_cannot_wait(engine, read, throttle_ms,
+                                                                                     spills, request, tmp_path):
+    """connectorx decodes a whole MySQL/MariaDB result ahead of the writer however slow it is (a throttle would
+    not slow it either): what the writer is not ready for waits in the staging folder, not in memory, and comes
+    back in order; the spill is gone once the read ends. A chunk's key range is read in parts the writer waits
+    between, and a PostgreSQL read (ADBC) waits for the writer: neither spills."""
+    url = request.getfixturevalue("mariadb_url" if engine == "mysql" else "pg_url")
+    rows = "seq_1_to_20000" if engine == "mysql" else "generate_series(1, 20000) AS g(seq)"
+    run_sql(url, "DROP TABLE IF EXISTS lagged", f"CREATE TABLE lagged AS SELECT seq AS id, REPEAT('x', 200) AS pad "
+            f"FROM {rows}")
+    source = SourceDatabase(SourceConfig(type=engine, url=url))
+    query = UserQuery("SELECT id, pad FROM lagged")
+    tuning = merge_tuning(None, {"batch_size": 500, "throttle_ms": throttle_ms})
+    plan = queries.full(source, query) if read == "full" else \
+        queries.chunk(source, query, "id", None, 1, 20_000, dense=False)
+    ids, spilled_midway = [], []
+    for batch in stream(source, plan, describe(source, query, tuning), tuning, spill_to=tmp_path):
+        time.sleep(0.02)  # a writer slower than the reader
+        spilled_midway.append(bool(spill_files(tmp_path)))
+        ids.extend(batch.column("id").to_pylist())
+    assert sorted(ids) == list(range(1, 20_001))
+    if read == "full":
+        assert ids == sorted(ids)  # the order the server sent
+    assert any(spilled_midway) is spills
+    assert spill_files(tmp_path) == []
+
+
+def test_a_spilling_read_stopped_early_leaves_no_spill(mariadb_url, tmp_path):
+    run_sql(mariadb_url, "DROP TABLE IF EXISTS stopped", "CREATE TABLE stopped AS SELECT seq AS id, REPEAT('x', 200) "
+            "AS pad FROM seq_1_to_20000")
+    source = SourceDatabase(SourceConfig(type="mysql", url=mariadb_url))
+    query, tuning = UserQuery("SELECT id, pad FROM stopped"), merge_tuning(None, {"batch_size": 500})
+    batches = stream(source, queries.full(source, query), describe(source, query, tuning), tuning,
+                     spill_to=tmp_path)
+    next(batches)
+    time.sleep(1)  # the reader runs on, into the spill
+    assert spill_files(tmp_path)
+    batches.close()  # a failed gate, a cancelled run: the writer stops taking batches
+    assert spill_files(tmp_path) == []

@@ -1,9 +1,12 @@
 """The state store on both backends, the embedded SQLite file and a shared PostgreSQL database: versioned
 migrations, the records each run leaves, several processes writing at once, and errors that name the store and
 what to do, never its password."""
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -60,6 +63,32 @@ def test_the_sqlite_store_is_in_wal_mode(tmp_path):
     with store.connect() as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_calls_inside_a_reuse_scope_share_connections_and_its_end_leaves_the_file_whole(tmp_path):
+    """A chunk run's thousand small commits reuse a few connections; once the scope ends they are closed, so the
+    WAL is folded back and the file copied alone holds every committed record."""
+    store = StateStore(path=str(tmp_path / "s.db"))
+    opened = []
+    with store.reusing():
+        def worker(n: int) -> None:
+            for i in range(20):
+                store.record_files("orders", f"run{n}", f"orders_{n}_{i}", [file_record(f"run{n}", f"{n}_{i}.p")],
+                                   None)
+                with store.connect() as conn:
+                    opened.append(conn)  # kept alive, so two connections never share an id
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert 1 <= len({id(c) for c in opened}) <= 3           # one per thread at most, not one per call
+        assert os.path.getsize(tmp_path / "s.db-wal") > 0       # kept connections: the records are in the WAL
+    assert not os.path.exists(tmp_path / "s.db-wal") or os.path.getsize(tmp_path / "s.db-wal") == 0
+    shutil.copy(tmp_path / "s.db", tmp_path / "copy.db")
+    assert len(StateStore(path=str(tmp_path / "copy.db")).files("orders", last=100)) == 60
+    with store.connect() as first, store.connect() as second:  # outside a scope: a connection per call again
+        assert first is not second
 
 
 def test_schema_history_keeps_each_distinct_schema_and_returns_the_one_replaced(store):
