@@ -4,6 +4,7 @@ A MySQL/MariaDB chunk is read in parts of a few batches each, paced between them
 of a slow writer waits on disk."""
 import time
 
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
@@ -15,6 +16,7 @@ from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.source.errors import SourceError
 from rivet_dagster.source.readers import Connections, describe, stream
 from rivet_dagster_tests.conftest import run_sql, sql_engine
+from rivet_dagster_tests.source.every_type import MARIADB
 
 
 def sessions(url: str, marker: str) -> list[tuple[int, str]]:
@@ -147,4 +149,26 @@ def test_a_spilling_read_stopped_early_leaves_no_spill(mariadb_url, tmp_path):
     time.sleep(1)  # the reader runs on, into the spill
     assert spill_files(tmp_path)
     batches.close()  # a failed gate, a cancelled run: the writer stops taking batches
+    assert spill_files(tmp_path) == []
+
+
+def test_every_mariadb_type_comes_back_from_the_spill_exactly(mariadb_url, tmp_path):
+    """The every-type table's rows, four times over in batches of one row: a writer that waits until the reader
+    is done gets all but two of them back from disk, with their exact Arrow types and values."""
+    table = MARIADB
+    run_sql(mariadb_url, *table.setup, "DROP TABLE IF EXISTS spilled_types", f"CREATE TABLE spilled_types "
+            f"(id int PRIMARY KEY, {table.columns})")
+    rows = ", ".join(f"({i}, {table.rows[i % 3]})" for i in range(12))
+    run_sql(mariadb_url, *table.insert_session, f"INSERT INTO spilled_types VALUES {rows}")
+    source = SourceDatabase(SourceConfig(type="mysql", url=mariadb_url))
+    query = UserQuery(f"SELECT {', '.join(table.names())} FROM spilled_types ORDER BY id")
+    tuning = merge_tuning(None, {"batch_size": 1})
+    batches = stream(source, queries.full(source, query), describe(source, query, tuning), tuning,
+                     spill_to=tmp_path)
+    first = next(batches)
+    time.sleep(1)  # the reader finishes: ten batches wait on disk
+    assert spill_files(tmp_path)
+    got = pa.Table.from_batches([first, *batches])
+    assert dict(zip(got.schema.names, map(str, got.schema.types))) == table.types
+    assert got.to_pylist() == [table.expected[i % 3] for i in range(12)]
     assert spill_files(tmp_path) == []
