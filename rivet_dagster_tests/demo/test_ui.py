@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
@@ -101,9 +102,13 @@ def ui(demo_project) -> Iterator[tuple[Browser, Webserver]]:
 
 
 def node_titles(browser: Browser) -> list[str]:
-    """The asset names the lineage graph draws, one per node."""
-    return [e.text for e in browser.driver.find_elements(By.XPATH, "//*[name()='foreignObject']//*[text()]")
-            if e.text in ("orders", "revenue_by_status")]
+    """The asset names the lineage graph draws, one per node; none while it is being redrawn (its elements go
+    stale under us, and the caller's wait asks again)."""
+    try:
+        texts = [e.text for e in browser.driver.find_elements(By.XPATH, "//*[name()='foreignObject']//*[text()]")]
+    except StaleElementReferenceException:
+        return []
+    return [text for text in texts if text in ("orders", "revenue_by_status")]
 
 
 def test_the_graph_draws_the_table_the_export_and_the_asset_downstream(ui):
