@@ -1,9 +1,8 @@
-"""Arrow allocates with jemalloc in a process that loads rivet_dagster (lower peak RSS than pyarrow's mimalloc,
-whose heaps grow with an export's threads), unless the user chose otherwise: checked in `dagster asset
+"""On Linux, Arrow allocates with jemalloc in a process that loads rivet_dagster (lower peak RSS than pyarrow's
+mimalloc, whose heaps grow with an export's threads), unless the user chose otherwise: checked in `dagster asset
 materialize`, the command users run, whose code location reports the allocator its export ran with."""
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -20,7 +19,6 @@ print(f"arrow allocator: {pyarrow.default_memory_pool().backend_name}", file=sys
 '''
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="jemalloc is chosen on Linux only")
 @pytest.mark.parametrize("chosen, expected", [(None, "jemalloc"), ("system", "system"), ("mimalloc", "mimalloc")])
 def test_an_export_process_allocates_with_jemalloc_unless_the_user_chose(pg_url, tmp_path, chosen, expected):
     run_sql(pg_url, "DROP TABLE IF EXISTS allocator_src",
