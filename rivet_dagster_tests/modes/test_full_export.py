@@ -174,12 +174,12 @@ def test_a_downstream_asset_receives_the_committed_files_as_uris_and_a_dataset(p
 
     config = write_config(tmp_path, {"type": "postgres", "url": pg_orders},
                           [{"name": "orders", "query": "SELECT id FROM orders", "format": "parquet",
-                            "max_file_size": "64KB", "tuning": {"batch_size": 5000},
+                            "max_file_size": "8KB", "tuning": {"batch_size": 5000},
                             "destination": local(export_dir)}])
 
     @dg.asset(ins={"orders": dg.AssetIn()})
     def orders_summary(orders: ExportedFiles) -> int:
-        assert len(orders.uris) == 2 and all(uri.startswith(export_dir.as_uri()) for uri in orders.uris)
+        assert len(orders.uris) >= 2 and all(uri.startswith(export_dir.as_uri()) for uri in orders.uris)
         assert orders.rows == 30000                                  # from the manifest
         return orders.dataset().count_rows()                         # from the files themselves
 

@@ -79,7 +79,7 @@ def test_naive_and_unix_columns_use_wall_clock_and_epoch_bounds(pg_ticks, tmp_pa
 
 def test_materializing_a_window_again_replaces_its_files(pg_ticks, tmp_path, export_dir):
     config = window_config(tmp_path, pg_ticks, export_dir, partitioning={"start": "2024-01-01"},
-                           max_file_size="1KB", tuning={"batch_size": 10})
+                           max_file_size="100B", tuning={"batch_size": 10})
     materialize(config, partition_key="2024-01-01")
     assert len(list(export_dir.glob("*.parquet"))) > 1
     run_sql(pg_ticks, "DELETE FROM ticks WHERE id % 2 = 0 AND id < 100".replace("%", "%%"))
@@ -171,7 +171,7 @@ def test_bad_partitioning_is_reported_at_its_key(pg_url, tmp_path, export_dir, p
 @pytest.mark.parametrize("stage", ["fetch", "staged", "committed", "manifest", "metric"])
 def test_a_sigkill_in_a_window_is_repaired_by_materializing_it_again(pg_ticks, tmp_path, export_dir, stage):
     config = window_config(tmp_path, pg_ticks, export_dir, partitioning={"start": "2024-01-01"},
-                           max_file_size="1KB", tuning={"batch_size": 10})
+                           max_file_size="100B", tuning={"batch_size": 10})
     select = ("--partition", "2024-01-02")
     crashed = materialize_cli(config, tmp_path / "home", "ticks", crash_at=stage, extra=select)
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
@@ -190,7 +190,7 @@ def test_a_sigkill_in_a_window_is_repaired_by_materializing_it_again(pg_ticks, t
 def test_a_crash_while_a_window_is_exported_again_never_touches_its_committed_files(pg_ticks, tmp_path, export_dir,
                                                                                     stage):
     config = window_config(tmp_path, pg_ticks, export_dir, partitioning={"start": "2024-01-01"},
-                           max_file_size="1KB", tuning={"batch_size": 10})
+                           max_file_size="100B", tuning={"batch_size": 10})
     home, window = tmp_path / "home", ("--partition", "2024-01-02")
     assert materialize_cli(config, home, "ticks", extra=window).returncode == 0
     committed = {path.name: path.read_bytes() for path in export_dir.glob("ticks_*.parquet")}
