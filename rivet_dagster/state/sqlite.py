@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -106,7 +107,7 @@ class SqliteDatabase:
             raise self.refused(exc) from None
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            self._enter_wal(conn)
             conn.execute("PRAGMA synchronous = FULL")
             conn.row_factory = sqlite3.Row
             database = (self.path, os.stat(self.path).st_ino)  # a recreated file is migrated again
@@ -117,6 +118,20 @@ class SqliteDatabase:
             conn.close()
             raise
         return conn
+
+    def _enter_wal(self, conn: SqliteConnection) -> None:
+        """Switching a new file to WAL takes its exclusive lock in one attempt, without the busy timeout: when
+        several connections open a file nobody has opened yet (a chunk run's workers, a backfill's first runs), the
+        ones that lose retry here, for as long as the busy timeout, instead of failing."""
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.005)
 
     def check(self) -> None:
         with self.connect() as conn:
