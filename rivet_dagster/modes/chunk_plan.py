@@ -7,7 +7,9 @@ chunk_size and chunk_dense; a planner that finds a different fingerprint refuses
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import shlex
 from dataclasses import dataclass
 
 import dagster as dg
@@ -96,11 +98,20 @@ def missing_keys(instance: dg.DagsterInstance, config: RivetConfig, export: Expo
     if stored is not None and stored != plan.fingerprint:
         raise ChunkPlanMismatch(
             f"export '{export.name}': chunk plan fingerprint mismatch (query, chunk_column, chunk_size, or "
-            f"chunk_dense changed); the planner will not mix two plans. To start over: "
-            f"rivet_dagster.reset_plan(instance, config, '{export.name}', state)")
+            f"chunk_dense changed); the planner will not mix two plans. To start over (committed files stay): "
+            f"{reset_command(config, export)}, or from code rivet_dagster.reset_plan(instance, config, "
+            f"'{export.name}', state)")
     state.save_chunk_plan(export.name, plan.fingerprint, [(chunk_key(s, e), s, e) for s, e in plan.ranges])
     existing = set(instance.get_dynamic_partitions(partitions_name(config, export)))
     return [key for key in plan.keys if key not in existing], plan
+
+
+def reset_command(config: RivetConfig, export: ExportConfig) -> str:
+    """The shell command that resets this plan, on this instance when DAGSTER_HOME names one."""
+    home = os.environ.get("DAGSTER_HOME")
+    command = shlex.join(["rivet-dagster", "state", "reset-chunks", "-c", config.config_file or "rivet.yaml",
+                          "-e", export.name])
+    return f"DAGSTER_HOME={shlex.quote(home)} {command}" if home else command
 
 
 def reset_plan(instance: dg.DagsterInstance, config: RivetConfig, export_name: str, state: StateStore) -> None:

@@ -185,6 +185,34 @@ def test_a_chunked_run_covers_its_own_plan_not_a_same_named_export_of_another_co
     assert outputs == {"a": list(range(1, 11)), "b": list(range(1, 11))}
 
 
+def test_a_changed_chunk_plan_is_refused_with_the_shell_command_that_resets_it(pg_url, tmp_path, home):
+    """A chunk_size changed after a run: the next run exits 1 and names the command to start over; running the
+    command exactly as printed lets the new plan export every row."""
+    run_sql(pg_url, "DROP TABLE IF EXISTS ten", "CREATE TABLE ten AS SELECT g AS id FROM generate_series(1, 10) g")
+    config = tmp_path / "my project" / "rivet.yaml"   # a space: the command quotes its arguments
+    config.parent.mkdir()
+    chunked = local_csv("ids", "SELECT * FROM ten", "./out", mode="chunked", chunk_column="id", chunk_size=5)
+    config.write_text(config_text(pg_url, chunked))
+    assert console("run", "-c", config).returncode == 0
+    config.write_text(config_text(pg_url, {**chunked, "chunk_size": 4}))
+    refused = console("run", "-c", config)
+    assert refused.returncode == 1
+    command = f"DAGSTER_HOME={home} rivet-dagster state reset-chunks -c '{config}' -e ids"
+    assert refused.stderr.startswith("error: export 'ids': chunk plan fingerprint mismatch")
+    assert f"To start over (committed files stay): {command}, or from code" in refused.stderr
+    path = f"{Path(RIVET_DAGSTER).parent}{os.pathsep}{os.environ['PATH']}"
+    reset = subprocess.run(["bash", "-c", command], env={**os.environ, "PATH": path}, capture_output=True, text=True,
+                           timeout=120)
+    # the old plan's checkpoints go; its partition keys are another set's, which the new plan does not use
+    assert reset.stdout == "Removed 2 chunk checkpoint(s) and 0 partition key(s) for export 'ids'.\n", reset.stderr
+    rerun = console("run", "-c", config)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert summary(rerun.stderr, "ids")["rows"] == "10"
+    new_plan = ("000000000001-000000000004", "000000000005-000000000008", "000000000009-000000000010")
+    assert [csv_ids(path) for key in new_plan for path in (config.parent / "out").glob(f"ids_{key}_*.csv")] == [
+        [1, 2, 3, 4], [5, 6, 7, 8], [9, 10]]
+
+
 def test_exit_codes_are_rivets_and_a_usage_error_is_1_not_argparses_2(tmp_path, capsys):
     """Rivet's exit codes, which schedulers and scripts branch on:
 
