@@ -1,9 +1,9 @@
 """rivet-dagster: crash-safe database exports as Dagster assets, configured by a Rivet-style rivet.yaml.
 
 The public API (what the README uses); everything else is internal and may move."""
-from rivet_dagster.arrow_memory import prefer_jemalloc
+from rivet_dagster.allocators import configure_allocators
 
-prefer_jemalloc()  # first, before anything below imports pyarrow
+configure_allocators()  # first, before anything below imports pyarrow
 
 from rivet_dagster.commit.exported import ExportedFiles
 from rivet_dagster.config import ConfigError, RivetConfig, load_config
