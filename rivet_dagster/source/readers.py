@@ -24,6 +24,7 @@ from rivet_dagster.config.query import UserQuery
 from rivet_dagster.config.tuning import EffectiveTuning, estimated_row_bytes
 from rivet_dagster.errors import first_line
 from rivet_dagster.source import queries
+from rivet_dagster.source.adbc import PostgresConnection
 from rivet_dagster.source.engines import SourceDatabase, close_quietly
 from rivet_dagster.source.errors import SourceError, UnexportableValue
 from rivet_dagster.source.pacing import StallWatchdog, read_ahead, throttled
@@ -99,9 +100,8 @@ class Connections:
         with self._lock:
             if self._idle:
                 return self._idle.pop()
-        import adbc_driver_postgresql.dbapi as adbc
         try:
-            return adbc.connect(self.source.native_url("postgresql"))
+            return PostgresConnection(self.source.native_url("postgresql"))
         except Exception as exc:
             raise self.source.failure("cannot connect to", exc) from None
 
@@ -147,19 +147,16 @@ def stream(source: SourceDatabase, plan: ReadPlan, columns: list[SourceColumn] |
 def _postgres_batches(source, plan, schema, rows, tuning, shared: Connections | None) -> Iterator[pa.RecordBatch]:
     connections = shared or Connections(source)
     conn = connections.take()
-    cursor, clean = conn.cursor(), False
+    statement, clean = conn.statement(), False
     try:
         if tuning.lock_timeout_s:
-            cursor.execute(f"SET lock_timeout = '{int(tuning.lock_timeout_s)}s'")
+            statement.run(f"SET lock_timeout = '{int(tuning.lock_timeout_s)}s'")
         for name, value in plan.bound(source).items():  # bound here, read back with the column's type
-            cursor.execute("SELECT set_config($1, $2, false)", (f"rivet.{name}", value))
-            cursor.fetchall()
-        cursor.adbc_statement.set_options(**{
-            "adbc.postgresql.batch_size_hint_bytes": str(rows * estimated_row_bytes(schema))})
-        with StallWatchdog(tuning.statement_timeout_s, cursor.adbc_cancel) as watchdog:
+            statement.run("SELECT set_config($1, $2, false)", (f"rivet.{name}", value))
+        statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(rows * estimated_row_bytes(schema))})
+        with StallWatchdog(tuning.statement_timeout_s, statement.cancel) as watchdog:
             with watchdog.waiting():
-                cursor.execute(plan.render(source))
-                reader = cursor.fetch_record_batch()
+                reader = statement.query(plan.render(source))
             yield from _conformed(watchdog.iterate(reader), schema, rows)
         clean = True
     except (ValueError, SourceError):  # a value that does not fit its type; a read the watchdog cancelled
@@ -167,7 +164,7 @@ def _postgres_batches(source, plan, schema, rows, tuning, shared: Connections | 
     except Exception as exc:
         raise source.failure(plan.failed("the export query") + " failed on", exc, plan.secrets()) from None
     finally:
-        close_quietly(cursor)
+        close_quietly(statement)
         if clean:   # a connection a read left in any other state is not reused
             connections.give_back(conn)
         else:
