@@ -31,6 +31,7 @@ value a function of id), so results compare with the peer tools run on the same 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -39,6 +40,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -91,49 +93,64 @@ def timed(command: list[str], env: dict, log: Path) -> tuple[float, float, int]:
     return time.monotonic() - started, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024
 
 
-def run_once(engine: str, table: str, mode: str, instance: str = "sqlite") -> dict:
-    work = Path(tempfile.mkdtemp(prefix=f"bench_{engine}_{table}_{mode}_"))
+@contextlib.contextmanager
+def dagster_home(work: Path, instance: str) -> Iterator[dict]:
+    """A fresh $DAGSTER_HOME in `work` on Dagster's SQLite files, or on deploy/'s PostgreSQL storage in a schema of
+    BENCH_PG_URL's database made (tables included) before any timed command and dropped after; yields the
+    environment that names it."""
+    home = work / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {"DAGSTER_HOME": str(home)}
     schema = f"bench_dagster_{uuid.uuid4().hex[:8]}" if instance == "postgres" else None
     try:
-        out, home, config = work / "out", work / "dagster_home", work / "rivet.yaml"
-        home.mkdir()
-        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-        instance_env = {}
-        if schema:  # deploy/'s instance on a schema of its own, its tables made before the timed command
+        if schema:
             shutil.copy(HERE.parent / "deploy" / "dagster.yaml", home / "dagster.yaml")
             psql(f"CREATE SCHEMA {schema}")
-            instance_env["DAGSTER_PG_URL"] = (URLS["pg"].replace("postgresql://", "postgresql+psycopg2://", 1)
-                                              + f"?options=-csearch_path%3D{schema}")
+            env["DAGSTER_PG_URL"] = (URLS["pg"].replace("postgresql://", "postgresql+psycopg2://", 1)
+                                     + f"?options=-csearch_path%3D{schema}")
             subprocess.run([sys.executable, "-c", "import dagster; dagster.DagsterInstance.get()"], check=True,
-                           env={**os.environ, **instance_env, "DAGSTER_HOME": str(home)})
-        query = f"SELECT * FROM {table}" + (" WHERE id <= ${UPTO}" if mode == "incremental" else "")
-        config.write_text(
-            f"source:\n  type: {'postgres' if engine == 'pg' else 'mysql'}\n  url_env: BENCH_SOURCE_URL\n"
-            f"  tuning: {{profile: fast}}\nexports:\n  - name: {table}\n    query: \"{query}\"\n"
-            f"    format: parquet\n    compression: zstd\n    destination: {{type: local, path: \"{out}\"}}\n"
-            + MODES[mode].format(chunk=CHUNK_SIZE[table], chunk1000=ROWS[table] // 1000))
-        env = {**os.environ, **instance_env, "BENCH_SOURCE_URL": URLS[engine], "RIVET_CONFIG": str(config),
-               "DAGSTER_HOME": str(home)}
-        log = work / "commands.log"
-        if mode in ("full", "row_hash"):
-            command = [str(BIN / "dagster"), "asset", "materialize", "-m", "rivet_dagster.definitions",
-                       "--select", table]
-        else:
-            command = [str(BIN / "rivet-dagster"), "run", "-c", str(config)]
-        if mode == "incremental":   # the cursor after a first run of one row; the timed run catches up
-            timed([*command, "-p", "UPTO=1"], env, log)
-            log.write_text("")
-            command += ["-p", f"UPTO={ROWS[table]}"]
-        seconds, cpu, rss = timed(command, env, log)
-        steps = STEP_LINE.findall(log.read_text())   # a chunk run logs its running total: the last line counts
-        rows, step = int(steps[-1][0].replace(",", "")), float(steps[-1][1])
-        size = sum(p.stat().st_size for p in out.glob("*.parquet"))
-        return {"rows": rows, "step_s": step, "command_s": seconds, "cpu_s": cpu,
-                "output_mb": size / 1e6, "peak_rss_mb": rss}
+                           env={**os.environ, **env})
+        yield env
     finally:
-        shutil.rmtree(work, ignore_errors=True)
         if schema:
             psql(f"DROP SCHEMA {schema} CASCADE")
+
+
+def run_once(engine: str, table: str, mode: str, instance: str = "sqlite") -> dict:
+    work = Path(tempfile.mkdtemp(prefix=f"bench_{engine}_{table}_{mode}_"))
+    try:
+        with dagster_home(work, instance) as instance_env:
+            return _export(work, instance_env, engine, table, mode)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _export(work: Path, instance_env: dict, engine: str, table: str, mode: str) -> dict:
+    out, config = work / "out", work / "rivet.yaml"
+    query = f"SELECT * FROM {table}" + (" WHERE id <= ${UPTO}" if mode == "incremental" else "")
+    config.write_text(
+        f"source:\n  type: {'postgres' if engine == 'pg' else 'mysql'}\n  url_env: BENCH_SOURCE_URL\n"
+        f"  tuning: {{profile: fast}}\nexports:\n  - name: {table}\n    query: \"{query}\"\n"
+        f"    format: parquet\n    compression: zstd\n    destination: {{type: local, path: \"{out}\"}}\n"
+        + MODES[mode].format(chunk=CHUNK_SIZE[table], chunk1000=ROWS[table] // 1000))
+    env = {**os.environ, **instance_env, "BENCH_SOURCE_URL": URLS[engine], "RIVET_CONFIG": str(config)}
+    log = work / "commands.log"
+    if mode in ("full", "row_hash"):
+        command = [str(BIN / "dagster"), "asset", "materialize", "-m", "rivet_dagster.definitions",
+                   "--select", table]
+    else:
+        command = [str(BIN / "rivet-dagster"), "run", "-c", str(config)]
+    if mode == "incremental":   # the cursor after a first run of one row; the timed run catches up
+        timed([*command, "-p", "UPTO=1"], env, log)
+        log.write_text("")
+        command += ["-p", f"UPTO={ROWS[table]}"]
+    seconds, cpu, rss = timed(command, env, log)
+    steps = STEP_LINE.findall(log.read_text())   # a chunk run logs its running total: the last line counts
+    rows, step = int(steps[-1][0].replace(",", "")), float(steps[-1][1])
+    size = sum(p.stat().st_size for p in out.glob("*.parquet"))
+    return {"rows": rows, "step_s": step, "command_s": seconds, "cpu_s": cpu,
+            "output_mb": size / 1e6, "peak_rss_mb": rss}
 
 
 def psql(sql: str) -> None:

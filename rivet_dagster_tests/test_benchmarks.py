@@ -1,0 +1,23 @@
+"""The benchmark scripts the README shows, run as it shows them on few rows against the test servers."""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+
+
+@pytest.mark.parametrize("instance", ["sqlite", "postgres"])
+def test_the_dagster_floor_benchmark_times_both_commands_and_a_run_of_partition_events(pg_url, instance):
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "bench_dagster_floor.py"), "--repeats", "1",
+                             "--events", "20", "--instance", instance], env={**os.environ, "BENCH_PG_URL": pg_url},
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Dagster's storage: {instance}\n" in result.stdout
+    for row in ("Dagster, an asset that does nothing", "rivet-dagster, one row exported"):
+        assert re.search(rf"^  {row} +\d+\.\d\d +\d+\.\d\d +\d+$", result.stdout, re.M), result.stdout
+    assert re.search(r"^  its step +\d+\.\d\d s  \( *\d+\.\d ms a materialization\)$", result.stdout, re.M)
+    assert "one run over 20 partitions" in result.stdout
