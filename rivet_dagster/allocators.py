@@ -3,9 +3,9 @@ made in the environment wins. Both choices lower peak RSS at the same CPU (`benc
 
 - Arrow: jemalloc on Linux. pyarrow's default, mimalloc, keeps a heap per thread that allocates, and an export has
   several (the read-ahead thread, a chunk run's workers): 30-100 MB more over both engines, full, chunked, row hash.
-- glibc's malloc (the database drivers' and Python's): at most two arenas. glibc gives a thread that finds the
-  arenas busy one of its own, up to eight per core, and keeps what each arena held: a MariaDB chunk run, whose
-  hundreds of connectorx reads each start new threads, peaked at 425-466 MB on 10M wide rows, 370-375 MB with two.
+- glibc's malloc (the database drivers' and Python's): at most two arenas. glibc gives new threads arenas of
+  their own, up to eight per core, and keeps what each arena held: a MariaDB chunk run, whose hundreds of
+  connectorx reads each start new threads, peaked at 425-466 MB on 10M wide rows, 370-375 MB with two.
 """
 import ctypes
 import os
