@@ -97,7 +97,8 @@ def test_a_changed_plan_is_refused_until_it_is_reset(pg_url, tmp_path, export_di
     instance = dg.DagsterInstance.ephemeral()
     _, state = planned(config, instance)
     config.write_text(config.read_text().replace("chunk_size: 10000", "chunk_size: 5000"))
-    with pytest.raises(ChunkPlanMismatch, match=r"fingerprint mismatch .*rivet-dagster state reset-chunks .*reset_plan"):
+    with pytest.raises(ChunkPlanMismatch,
+                       match=r"fingerprint mismatch .*rivet-dagster state reset-chunks .*reset_plan"):
         planned(config, instance)
     reset_plan(instance, load_config(config), "items", state)
     assert planned(config, instance)[0] == [chunk_key(s, min(s + 4999, 25000)) for s in range(1, 25001, 5000)]
