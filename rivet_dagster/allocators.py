@@ -16,14 +16,24 @@ ARENAS = 2
 
 
 def configure_allocators() -> None:
-    """Called before pyarrow is first imported, which is when it reads `ARROW_DEFAULT_MEMORY_POOL` (a pyarrow
-    imported before rivet_dagster keeps its own). glibc reads `MALLOC_ARENA_MAX` at start; arenas made before
-    this call stay."""
+    """pyarrow reads `ARROW_DEFAULT_MEMORY_POOL` when first imported; in a process that imported it before
+    rivet_dagster (a code location whose other modules use pyarrow or pandas), jemalloc is made the default pool
+    from then on. glibc reads `MALLOC_ARENA_MAX` at start; arenas made before this call stay."""
     if sys.platform != "linux":
         return
-    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")  # pyarrow's Linux wheels have it
+    if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
+        os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "jemalloc"  # pyarrow's Linux wheels have it
+        if "pyarrow" in sys.modules:
+            _default_pool_jemalloc(sys.modules["pyarrow"])
     if _glibc() and "MALLOC_ARENA_MAX" not in os.environ:
         ctypes.CDLL(None).mallopt(_M_ARENA_MAX, ARENAS)
+
+
+def _default_pool_jemalloc(pyarrow) -> None:
+    try:
+        pyarrow.set_memory_pool(pyarrow.jemalloc_memory_pool())
+    except NotImplementedError:  # a pyarrow built without it
+        pass
 
 
 def _glibc() -> bool:

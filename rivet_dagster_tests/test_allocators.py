@@ -51,19 +51,24 @@ atexit.register(report)
 '''
 
 
-@pytest.mark.parametrize("chosen, allocator, arenas", [
-    ({}, "jemalloc", ARENAS),
-    ({"ARROW_DEFAULT_MEMORY_POOL": "system", "MALLOC_ARENA_MAX": "8"}, "system", 8),
-    ({"ARROW_DEFAULT_MEMORY_POOL": "mimalloc"}, "mimalloc", ARENAS)], ids=["default", "system-8", "mimalloc"])
+PYARROW_FIRST = "import pyarrow  # a code location whose other modules import pyarrow before rivet_dagster\n"
+
+
+@pytest.mark.parametrize("chosen, first, allocator, arenas", [
+    ({}, "", "jemalloc", ARENAS),
+    ({}, PYARROW_FIRST, "jemalloc", ARENAS),
+    ({"ARROW_DEFAULT_MEMORY_POOL": "system", "MALLOC_ARENA_MAX": "8"}, "", "system", 8),
+    ({"ARROW_DEFAULT_MEMORY_POOL": "mimalloc"}, PYARROW_FIRST, "mimalloc", ARENAS)],
+    ids=["default", "pyarrow-imported-first", "system-8", "mimalloc"])
 def test_an_export_process_uses_jemalloc_and_two_malloc_arenas_unless_the_user_chose(pg_url, tmp_path, chosen,
-                                                                                      allocator, arenas):
+                                                                                      first, allocator, arenas):
     run_sql(pg_url, "DROP TABLE IF EXISTS allocator_src",
             "CREATE TABLE allocator_src AS SELECT g AS id, md5(g::text) AS label FROM generate_series(1, 20000) g")
     out = tmp_path / "out"
     config = write_config(tmp_path, {"type": "postgres", "url": pg_url},
                           [{"name": "items", "query": "SELECT * FROM allocator_src", "format": "parquet",
                             "destination": {"type": "local", "path": str(out)}}])
-    (tmp_path / "probe_defs.py").write_text(PROBE)
+    (tmp_path / "probe_defs.py").write_text(first + PROBE)
     command, env = dagster_cli(config, tmp_path / "home", "items")
     command[command.index("rivet_dagster.definitions")] = "probe_defs"
     for name in ("ARROW_DEFAULT_MEMORY_POOL", "MALLOC_ARENA_MAX"):  # this test process set the first on import
