@@ -9,7 +9,8 @@ MariaDB, in three modes side by side:
   costs per chunk;
 * incremental: `rivet-dagster run` of an incremental catch-up (cursor id): a first run exports id 1, then the timed
   run exports every row after that cursor, a bound read like a chunk's range or a time window;
-* row_hash: the full export with `meta_columns: {row_hash: true}`, what `_rivet_row_hash` adds to it.
+* row_hash: the full export with `meta_columns: {row_hash: true}`, what `_rivet_row_hash` adds to it;
+* row_hash_v2: the same with `row_hash_version: 2` (fixed-width values hashed as bytes, not text).
 
 `--tables wide10` is `wide` ten times over (10M rows; `--seed --tables wide10` creates it from `wide`, about 3 min
 per engine): its peak RSS beside `wide`'s shows memory stays flat as the table grows.
@@ -21,8 +22,8 @@ storage in PostgreSQL, as deploy/dagster.yaml sets it up (the default is Dagster
 
     python benchmarks/bench_export.py --seed                  # create the fixtures first (about 1 min)
     python benchmarks/bench_export.py [--engines pg,mysql] [--tables narrow,wide]
-                                      [--modes full,chunked,chunked1000,incremental,row_hash]
-                                      [--repeats 2] [--instance postgres]
+                                      [--modes full,chunked,chunked1000,incremental,row_hash,row_hash_v2]
+                                      [--repeats 2] [--instance postgres] [--rows 5000000]
 
 Connection URLs: BENCH_PG_URL (default postgresql://bench:bench@127.0.0.1:5432/bench) and BENCH_MY_URL
 (default mysql://bench:bench@127.0.0.1:3306/bench). The fixtures are the shared, deterministic ones (every
@@ -67,17 +68,27 @@ MODES = {
                    "    chunk_checkpoint: true\n",
     "incremental": "    mode: incremental\n    cursor_column: id\n",
     "row_hash": "    meta_columns: {{row_hash: true}}\n",
+    "row_hash_v2": "    meta_columns: {{row_hash: true, row_hash_version: 2}}\n",
 }
 
 
+def resize(narrow_rows: int) -> None:
+    """Smaller (or larger) fixtures than the shared harness's, in the same proportions: chunk sizes follow."""
+    ROWS.update(narrow=narrow_rows, wide=narrow_rows // 5, wide10=narrow_rows * 2)
+    CHUNK_SIZE.update(narrow=ROWS["narrow"] // 5, wide=ROWS["wide"] // 4, wide10=ROWS["wide10"] // 4)
+
+
 def seed(engines: list[str], tables: list[str]) -> None:
+    sizes = {"narrow_rows": ROWS["narrow"], "wide_rows": ROWS["wide"]}
     for engine in engines:
         url = urlparse(URLS[engine])
         if engine == "pg":
             sql = ["-c", WIDE10["pg"]] if "wide10" in tables else ["-f", str(HERE / "seed_pg.sql")]
-            subprocess.run(["psql", URLS["pg"], "-X", "-q", "-v", "ON_ERROR_STOP=1", *sql], check=True)
+            variables = [f"-v{name}={rows}" for name, rows in sizes.items()]
+            subprocess.run(["psql", URLS["pg"], "-X", "-q", "-v", "ON_ERROR_STOP=1", *variables, *sql], check=True)
         else:
-            sql = WIDE10["mysql"] if "wide10" in tables else f"SOURCE {HERE / 'seed_mariadb.sql'};"
+            variables = ", ".join(f"@{name}={rows}" for name, rows in sizes.items())
+            sql = WIDE10["mysql"] if "wide10" in tables else f"SET {variables}; SOURCE {HERE / 'seed_mariadb.sql'};"
             subprocess.run(["mariadb", f"-h{url.hostname}", f"-P{url.port or 3306}", f"-u{url.username}",
                             f"-p{url.password or ''}", url.path.lstrip("/"), "-e", sql], check=True)
 
@@ -136,7 +147,7 @@ def _export(work: Path, instance_env: dict, engine: str, table: str, mode: str) 
         + MODES[mode].format(chunk=CHUNK_SIZE[table], chunk1000=ROWS[table] // 1000))
     env = {**os.environ, **instance_env, "BENCH_SOURCE_URL": URLS[engine], "RIVET_CONFIG": str(config)}
     log = work / "commands.log"
-    if mode in ("full", "row_hash"):
+    if mode in ("full", "row_hash", "row_hash_v2"):
         command = [str(BIN / "dagster"), "asset", "materialize", "-m", "rivet_dagster.definitions",
                    "--select", table]
     else:
@@ -165,11 +176,15 @@ def main() -> int:
     parser.add_argument("--modes", default="full,chunked,incremental")
     parser.add_argument("--repeats", type=int, default=2, help="runs per cell; the best is reported")
     parser.add_argument("--seed", action="store_true", help="create the fixtures, then exit")
+    parser.add_argument("--rows", type=int, help="rows of `narrow` (`wide` has a fifth, `wide10` ten times that), "
+                                                 "to seed and to expect; the default is the shared fixtures' 5M")
     parser.add_argument("--instance", choices=["sqlite", "postgres"], default="sqlite",
                         help="Dagster's storage: the default SQLite files, or deploy/dagster.yaml on PostgreSQL (a "
                              "fresh schema of BENCH_PG_URL's database per run)")
     args = parser.parse_args()
     engines, tables, modes = args.engines.split(","), args.tables.split(","), args.modes.split(",")
+    if args.rows:
+        resize(args.rows)
     if args.seed:
         seed(engines, tables)
         return 0

@@ -168,8 +168,15 @@ class PartitioningConfig(Strict):
 class MetaColumns(Strict):
     exported_at: bool = False
     row_hash: bool = False
+    row_hash_version: Literal[1, 2] = 1  # rivet-dagster: 2 encodes fixed-width values as bytes, not text
     run_id: bool = False
     source_file: bool = False  # in Rivet's own e2e configs, which Rivet ignores: a database export has no source file
+
+    @model_validator(mode="after")
+    def _version_of_a_hash(self):
+        if self.row_hash_version != 1 and not self.row_hash:
+            raise KeyedError("row_hash_version", "row_hash_version applies to a row hash: set row_hash: true")
+        return self
 
 
 class QualityConfig(Strict):

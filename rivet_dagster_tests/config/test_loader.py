@@ -165,6 +165,12 @@ exports:
      "stdout keeps no files"),
     ("    format: parquet\n", "    format: parquet\n    mode: time_window\n    time_column: at\n    days_window: 2\n"
                             "    keep_last: 7\n", None, None, None),
+    ("    format: parquet\n", "    format: parquet\n    meta_columns: {row_hash_version: 2}\n",
+     "exports[0].meta_columns.row_hash_version", 10, "set row_hash: true"),
+    ("    format: parquet\n", "    format: parquet\n    meta_columns: {row_hash: true, row_hash_version: 3}\n",
+     "exports[0].meta_columns.row_hash_version", 10, "Input should be 1 or 2"),
+    ("    format: parquet\n", "    format: parquet\n    meta_columns: {row_hash: true, row_hash_version: 2}\n",
+     None, None, None),
     ("exports:\n", "dagster:\n  key_prefix: [warehouse, raw]\n  owners: [team:data]\n  automation_condition: "
                     "eager\n  freshness_policy: {fail_window: 1d, warn_window: 12h}\nexports:\n", None, None, None),
 ])

@@ -1,6 +1,7 @@
-"""Meta columns: exported_at, an unambiguous row hash, and the Dagster run id."""
+"""Meta columns: exported_at, an unambiguous row hash (two versions), and the Dagster run id."""
 import datetime as dt
 import decimal
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -8,10 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
 import xxhash
 
 from rivet_dagster.config.sections import MetaColumns
-from rivet_dagster.staging.meta_columns import meta_fields, row_hashes, with_meta_columns
+from rivet_dagster.staging.meta_columns import (ROW_HASH, ROW_HASH_VERSION_KEY, meta_fields, row_hashes,
+                                                with_meta_columns)
+from rivet_dagster_tests.conftest import materialize_cli, run_sql, write_config
+from rivet_dagster_tests.source.every_type import TABLES
 
 SCHEMA = pa.schema([("a", pa.string()), ("b", pa.string())])
 
@@ -50,21 +57,25 @@ def test_no_meta_columns_leaves_the_batch_alone():
 
 def reference_row_hashes(batch: pa.RecordBatch) -> list[int]:
     """The row hash as first specified, value by value in Python: files written before stay comparable."""
-    def canonical(values: pa.Array) -> list[bytes | None]:
-        t = values.type
-        if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
-            return values.to_pylist()
-        if pa.types.is_nested(t):
-            return [None if v is None else repr(v).encode() for v in values.to_pylist()]
-        return [None if v is None else v.encode() for v in values.cast(pa.string()).to_pylist()]
+    return _xxh3_of_rows([[_v1_encoded(v) for v in _v1_canonical(column)] for column in batch.columns])
 
-    columns = [canonical(column) for column in batch.columns]
-    out = []
-    for row in range(batch.num_rows):
-        encoded = b"".join(b"\x00" if c[row] is None else b"\x01" + struct.pack("<Q", len(c[row])) + c[row]
-                           for c in columns)
-        out.append(int(np.uint64(xxhash.xxh3_64_intdigest(encoded)).view(np.int64)))
-    return out
+
+def _v1_canonical(values: pa.Array) -> list[bytes | None]:
+    t = values.type
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+        return values.to_pylist()
+    if pa.types.is_nested(t):
+        return [None if v is None else repr(v).encode() for v in values.to_pylist()]
+    return [None if v is None else v.encode() for v in values.cast(pa.string()).to_pylist()]
+
+
+def _v1_encoded(value: bytes | None) -> bytes:
+    return b"\x00" if value is None else b"\x01" + struct.pack("<Q", len(value)) + value
+
+
+def _xxh3_of_rows(columns: list[list[bytes]]) -> list[int]:
+    """xxh3-64, as a signed int64, of each row's encoded values joined in column order."""
+    return [int(np.uint64(xxhash.xxh3_64_intdigest(b"".join(row))).view(np.int64)) for row in zip(*columns)]
 
 
 EVERY_KIND = pa.record_batch({
@@ -108,9 +119,143 @@ def test_the_row_hash_of_a_large_batch_matches_row_by_row():
     assert row_hashes(batch).to_pylist() == reference_row_hashes(batch)
 
 
+EXACT = decimal.Context(prec=80)  # 38 digits scale exactly (the default context rounds to 28)
+
+
+def reference_row_hashes_v2(batch: pa.RecordBatch) -> list[int]:
+    """Version 2 as the README specifies it, value by value in Python: a fixed-width value as a marker and its
+    little-endian bytes (zeros for NULL), any other value as version 1 encodes it."""
+    return _xxh3_of_rows([_v2_encoded(column) for column in batch.columns])
+
+
+def _v2_encoded(values: pa.Array) -> list[bytes]:
+    t = values.type
+    if pa.types.is_boolean(t) or (pa.types.is_integer(t) and t != pa.uint64()):
+        return [b"\x00" + bytes(8) if v is None else b"\x01" + struct.pack("<q", int(v)) for v in values.to_pylist()]
+    if pa.types.is_floating(t):
+        return [b"\x00" + bytes(8) if v is None else b"\x01" + struct.pack("<d", v) for v in values.to_pylist()]
+    if pa.types.is_decimal(t) and t.precision <= 38:
+        return [b"\x00" + bytes(16) if v is None else
+                b"\x01" + int(v.scaleb(t.scale, EXACT)).to_bytes(16, "little", signed=True) for v in values.to_pylist()]
+    if pa.types.is_date(t):
+        return [b"\x00" + bytes(8) if v is None else b"\x01" + struct.pack("<q", (v - dt.date(1970, 1, 1)).days)
+                for v in values.to_pylist()]
+    if pa.types.is_timestamp(t) or pa.types.is_time(t) or pa.types.is_duration(t):  # the count in its own unit
+        counts = pa.Array.from_buffers(pa.int32() if pa.types.is_time32(t) else pa.int64(), len(values),
+                                       values.buffers(), values.null_count, values.offset)
+        return [b"\x00" + bytes(8) if v is None else b"\x01" + struct.pack("<q", v) for v in counts.to_pylist()]
+    return [_v1_encoded(v) for v in _v1_canonical(values)]
+
+
+MORE_FIXED_WIDTH = pa.record_batch({
+    "u8": pa.array([0, 255, None, 7, 1], pa.uint8()),
+    "u32": pa.array([2**32 - 1, None, 0, 1, 2], pa.uint32()),
+    "u64": pa.array([2**64 - 1, 0, None, 1, 2], pa.uint64()),      # may not fit an int64: as text
+    "f4": pa.array([1.5, None, -0.0, float("inf"), 3.25], pa.float32()),
+    "d38": pa.array([decimal.Decimal("9" * 28 + "." + "9" * 10), None, decimal.Decimal("-1"), decimal.Decimal(0),
+                     decimal.Decimal("0.0000000001")], pa.decimal128(38, 10)),
+    "d50": pa.array([decimal.Decimal("1.5"), None, decimal.Decimal("-2"), decimal.Decimal(0), decimal.Decimal(1)],
+                    pa.decimal256(50, 1)),                                # wider than 128 bits: as text
+    "day64": pa.array([dt.date(2024, 2, 29), None, dt.date(1900, 1, 1), dt.date(1970, 1, 1), dt.date(2, 1, 1)],
+                      pa.date64()),
+    "t32": pa.array([dt.time(23, 59, 59), None, dt.time(0), dt.time(1), dt.time(2)], pa.time32("s")),
+    "t64": pa.array([dt.time(23, 59, 59, 999999), None, dt.time(0), dt.time(1), dt.time(2)], pa.time64("us")),
+    "lasted": pa.array([dt.timedelta(days=-1), None, dt.timedelta(0), dt.timedelta(microseconds=1),
+                        dt.timedelta(days=3)], pa.duration("us")),
+})
+
+
+@pytest.mark.parametrize("batch", [EVERY_KIND, MORE_FIXED_WIDTH, EVERY_KIND.slice(1, 3), MORE_FIXED_WIDTH.slice(2)],
+                         ids=["every-kind", "more-fixed-width", "every-kind-slice", "more-fixed-width-slice"])
+def test_version_2_of_the_row_hash_is_as_specified_for_every_kind_of_column(batch):
+    assert row_hashes(batch, 2).to_pylist() == reference_row_hashes_v2(batch)
+    assert row_hashes(batch, 1).to_pylist() == reference_row_hashes(batch)
+
+
+def test_version_2_never_confuses_null_with_zero_or_one_column_with_the_next():
+    batch = pa.record_batch({
+        "a": pa.array([None, 0, 0, 1, None, 0], pa.int64()),
+        "b": pa.array([0, None, 0, None, 1, 0], pa.int32()),
+        "text": pa.array(["", "", None, "", "", "\x00"]),
+        "c": pa.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0])})
+    values = row_hashes(batch, 2).to_pylist()
+    assert len(set(values)) == len(values)
+
+
+def test_version_2_hashes_an_instant_whatever_its_zone_and_a_value_whatever_its_integer_width():
+    micros = [0, 1_700_000_000_123_456, None]
+    zones = [pa.record_batch({"at": pa.array(micros, pa.timestamp("us", tz=zone))})
+             for zone in ("UTC", "+00:00", "Europe/Paris")]
+    assert row_hashes(zones[0], 2) == row_hashes(zones[1], 2) == row_hashes(zones[2], 2)
+    widths = [pa.record_batch({"n": pa.array([1, -5, None], t)}) for t in (pa.int8(), pa.int32(), pa.int64())]
+    assert row_hashes(widths[0], 2) == row_hashes(widths[1], 2) == row_hashes(widths[2], 2)
+
+
+def test_a_version_2_row_hash_says_so_on_its_field():
+    [v2] = meta_fields(MetaColumns(row_hash=True, row_hash_version=2))
+    [v1] = meta_fields(MetaColumns(row_hash=True))
+    assert v2.metadata == {ROW_HASH_VERSION_KEY: b"2"} and v1.metadata is None
+    batch = pa.record_batch([pa.array(["x", None]), pa.array(["y", "z"])], schema=SCHEMA)
+    schema = pa.schema(list(SCHEMA) + [v2])
+    out = with_meta_columns(batch, schema, MetaColumns(row_hash=True, row_hash_version=2), dt.datetime.now(), "r")
+    assert out.schema.field("_rivet_row_hash").metadata == {ROW_HASH_VERSION_KEY: b"2"}
+    assert out.column(2).to_pylist() == reference_row_hashes_v2(batch)
+
+
+ID_COLUMN = {"postgres": "id int8 PRIMARY KEY", "mysql": "id bigint PRIMARY KEY", "sqlite": "id INTEGER PRIMARY KEY"}
+
+
+@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("engine", ["postgres", "mysql", "sqlite"])
+def test_each_exported_row_carries_the_hash_its_values_recompute_to(engine, version, request, tmp_path):
+    """`dagster asset materialize` of one config exporting an engine's every-type table twice, to Parquet and to
+    CSV: each Parquet row's hash is the specified one over the values the file holds, the field says which
+    version made it, and each CSV row carries the same hash as its Parquet twin."""
+    table, name = TABLES[engine], f"hashed_{engine}_v{version}"
+    if engine == "sqlite":
+        source = {"type": "sqlite", "database": str(tmp_path / "every.db")}
+
+        def sql(*statements):
+            with sqlite3.connect(source["database"]) as db:
+                for statement in statements:
+                    db.execute(statement)
+    else:
+        url = request.getfixturevalue("pg_url" if engine == "postgres" else "mariadb_url")
+        source = {"type": engine, "url": url}
+
+        def sql(*statements):
+            run_sql(url, *statements)
+    sql(*table.setup, f"DROP TABLE IF EXISTS {name}", f"CREATE TABLE {name} ({ID_COLUMN[engine]}, {table.columns})")
+    sql(*table.insert_session, f"INSERT INTO {name} VALUES " + ", ".join(f"({i + 1}, {values})"
+                                                                          for i, values in enumerate(table.rows)))
+    query = f"SELECT id, {', '.join(table.names(csv=True))} FROM {name}"
+    meta = {"row_hash": True} if version == 1 else {"row_hash": True, "row_hash_version": 2}
+    out = tmp_path / "out"
+    config = write_config(tmp_path, source, [
+        {"name": f"{name}_{fmt}", "query": query, "format": fmt, "meta_columns": meta,
+         "destination": {"type": "local", "path": str(out)}} for fmt in ("parquet", "csv")])
+
+    result = materialize_cli(config, tmp_path / "home", "*")
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    [parquet] = out.glob("*.parquet")
+    exported = pq.read_table(parquet)
+    field = exported.schema.field(ROW_HASH)
+    assert field.metadata == (None if version == 1 else {ROW_HASH_VERSION_KEY: b"2"})
+    values = exported.drop_columns([ROW_HASH])
+    reference = reference_row_hashes if version == 1 else reference_row_hashes_v2
+    assert exported[ROW_HASH].to_pylist() == [h for batch in values.to_batches() for h in reference(batch)]
+    assert len(set(exported[ROW_HASH].to_pylist())) == len(table.rows)
+    [csv] = out.glob("*.csv")
+    from_csv = pacsv.read_csv(csv, convert_options=pacsv.ConvertOptions(include_columns=["id", ROW_HASH]))
+    assert sorted(zip(from_csv["id"].to_pylist(), from_csv[ROW_HASH].to_pylist())) == \
+        sorted(zip(exported["id"].to_pylist(), exported[ROW_HASH].to_pylist()))
+
+
 def test_the_row_hash_benchmark_agrees_with_the_reference():
-    """The README's `python benchmarks/bench_row_hash.py`, on few rows (it asserts equal values itself)."""
+    """The README's `python benchmarks/bench_row_hash.py`, on few rows (it asserts equal values itself, for both
+    versions)."""
     bench = Path(__file__).parents[2] / "benchmarks" / "bench_row_hash.py"
     result = subprocess.run([sys.executable, str(bench), "--rows", "2000"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "2,000 rows x 20 columns: vectorised" in result.stdout
+    assert all(f"version {v}: 2,000 rows x 20 columns: vectorised" in result.stdout for v in (1, 2)), result.stdout
