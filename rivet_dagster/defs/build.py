@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Mapping
+from pathlib import Path
 
 import dagster as dg
 
@@ -32,7 +34,30 @@ def build_definitions(config: RivetConfig | str | os.PathLike, params: Mapping[s
     one code location with `Definitions.merge`. `state_path` overrides where the state store is (`store_for`);
     `translation` is a `dagster:` block for every export, over the config's own."""
     if not isinstance(config, RivetConfig):
-        config = load_config(config, params)
+        return _built_once(load_config(config, params), state_path, name, translation)
+    return _built(config, state_path, name, translation)
+
+
+_RECENT: deque[tuple[tuple, dg.Definitions]] = deque(maxlen=8)
+
+
+def _built_once(config: RivetConfig, state_path: str | os.PathLike | None, name: str | None,
+                translation: AssetSettings | None) -> dg.Definitions:
+    """Dagster loads a code location several times in one command (`dagster asset materialize`: 7 times), each
+    load calling its `@definitions` function or component again: a config read from its file is built once per
+    process for as long as the file's content (with its query files), the working directory and the environment
+    stay the same, as a module-level `Definitions` would be."""
+    key = (config, state_path and str(state_path), name, translation, Path.cwd(), dict(os.environ))
+    for seen, defs in _RECENT:
+        if seen == key:
+            return defs
+    defs = _built(config, state_path, name, translation)
+    _RECENT.append((key, defs))
+    return defs
+
+
+def _built(config: RivetConfig, state_path: str | os.PathLike | None, name: str | None,
+           translation: AssetSettings | None) -> dg.Definitions:
     if translation is not None:
         config = config.model_copy(update={"dagster": translation.over(config.dagster)})
     _check_partitioning(config)

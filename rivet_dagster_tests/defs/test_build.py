@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ import yaml
 from rivet_dagster import ConfigError, build_definitions
 from rivet_dagster.config import load_config
 from rivet_dagster.defs.names import DefinitionNames, source_group
-from rivet_dagster_tests.conftest import run_sql, state_in, write_config
+from rivet_dagster_tests.conftest import dagster_cli, run_sql, state_in, write_config
 from rivet_dagster_tests.dagster_services import ROOT, dagster_services, wait_for
 
 BIN = Path(sys.executable).parent
@@ -221,3 +222,53 @@ def test_configs_that_share_a_state_store_cannot_share_an_export_name_whatever_t
     assert {spec.key for spec in merged.resolve_all_asset_specs()} == {
         dg.AssetKey(["sales", "orders"]), dg.AssetKey(["billing", "orders"]), dg.AssetKey(["sqlite_shop", "main",
                                                                                            "orders"])}
+
+
+def test_a_config_is_built_once_per_process_until_its_files_or_environment_change(tmp_path, monkeypatch):
+    """Dagster loads a code location several times in one command: the same file, query files and environment
+    give the same Definitions; a change to any of them, or another name, builds anew."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "orders.sql").write_text("SELECT * FROM orders")
+    path = write_config(tmp_path, {"type": "sqlite", "database": "shop.db"}, [
+        {"name": "orders", "query_file": "orders.sql", "format": "parquet",
+         "destination": {"type": "local", "path": "out"}}])
+    first = build_definitions(path)
+    assert build_definitions(path) is first and build_definitions(str(path)) is first
+
+    (tmp_path / "orders.sql").write_text("SELECT id FROM orders")
+    edited = build_definitions(path)
+    assert edited is not first and build_definitions(path) is edited
+    monkeypatch.setenv("RIVET_TEST_SETTING", "on")
+    assert build_definitions(path) is not edited
+    assert build_definitions(path, name="other") is not build_definitions(path)
+
+
+COUNT_BUILDS = """import atexit, sys
+import rivet_dagster.defs.build as build
+built, calls = build._built, []
+def counted(*args, **kwargs):
+    calls.append(args)
+    return built(*args, **kwargs)
+build._built = counted
+atexit.register(lambda: print(f"configs built: {len(calls)}", file=sys.stderr))
+"""
+
+
+def test_dagster_asset_materialize_builds_its_config_once(tmp_path):
+    """The real command, counted from a sitecustomize: it loads the code location several times and builds the
+    config on the first load only, then exports."""
+    with sqlite3.connect(tmp_path / "shop.db") as db:
+        db.executescript("CREATE TABLE orders (id INTEGER PRIMARY KEY); INSERT INTO orders VALUES (1), (2);")
+    config = write_config(tmp_path, {"type": "sqlite", "database": "shop.db"}, [
+        {"name": "orders", "query": "SELECT * FROM orders", "format": "parquet",
+         "destination": {"type": "local", "path": "out"}}])
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(COUNT_BUILDS)
+    command, env = dagster_cli(config, tmp_path / "home", "orders")
+    env["PYTHONPATH"] = os.pathsep.join([str(hook), str(ROOT), env.get("PYTHONPATH", "")])
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "configs built: 1" in result.stderr, result.stderr[-3000:]
+    [part] = (tmp_path / "out").glob("*.parquet")
+    assert pq.read_table(part)["id"].to_pylist() == [1, 2]
