@@ -2,8 +2,10 @@
 
 The public API (what the README uses); everything else is internal and may move."""
 from rivet_dagster.allocators import configure_allocators
+from rivet_dagster.process_exit import skip_the_last_collection
 
 configure_allocators()  # first, before anything below imports pyarrow
+skip_the_last_collection()
 
 from rivet_dagster.commit.exported import ExportedFiles
 from rivet_dagster.config import ConfigError, RivetConfig, load_config
