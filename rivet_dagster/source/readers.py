@@ -217,10 +217,11 @@ def _connectorx_error(exc: BaseException) -> str:
 
 def _sqlite_batches(source, plan, rows, tuning) -> Iterator[pa.RecordBatch]:
     """Python rows to Arrow columns, one batch per `fetchmany`: a column takes the type of its first non-NULL
-    values (SQLite is dynamically typed)."""
+    values (SQLite is dynamically typed); while it has none, the type its declaration gives, else text."""
     with source.session(tuning) as conn:
         cursor = conn.connection.dbapi_connection.cursor()
         try:
+            declared = _declared_types(cursor, plan)
             execute(source, cursor, plan)
             names = [d[0] for d in cursor.description]
             types: list[pa.DataType | None] = [None] * len(names)
@@ -228,11 +229,43 @@ def _sqlite_batches(source, plan, rows, tuning) -> Iterator[pa.RecordBatch]:
                 arrays = [_column_array(names[i], values, types[i]) for i, values in enumerate(zip(*chunk))]
                 types = [t or (a.type if not pa.types.is_null(a.type) else None) for t, a in zip(types, arrays)]
                 yield pa.RecordBatch.from_arrays(
-                    [a if not pa.types.is_null(a.type) else a.cast(pa.string()) for a in arrays], names=names)
+                    [a if not pa.types.is_null(a.type) else a.cast(d or pa.string()) for a, d in zip(arrays, declared)],
+                    names=names)
         except conn.dialect.loaded_dbapi.Error as exc:
             raise source.failure(plan.failed("the export query") + " failed on", exc, plan.secrets()) from None
         finally:
             close_quietly(cursor)
+
+
+def _declared_types(cursor, plan: ReadPlan) -> list[pa.DataType | None]:
+    """The type each result column's declaration gives by SQLite's affinity rules (None for an expression, a
+    NUMERIC or an untyped column), so that a read whose column holds only NULLs (a chunk, an incremental run's new
+    rows) is typed as the reads with values are. SQLite tells a query's declared types only as a view's columns:
+    the query becomes a temporary view (bound values as NULL; they don't change the columns) on this connection,
+    for which the read-only guard is lifted, since a view's body is one SELECT and a temporary one lives beside
+    the database, not in it."""
+    view, query = "_rivet_declared_types", plan.sql.format(columns="*", **dict.fromkeys(plan.params, "NULL"))
+    cursor.execute("PRAGMA query_only = OFF")
+    try:
+        cursor.execute(f"CREATE TEMP VIEW {view} AS {query}")
+        return [_affinity(column[2]) for column in cursor.execute(f"PRAGMA temp.table_info({view})").fetchall()]
+    finally:
+        cursor.execute(f"DROP VIEW IF EXISTS temp.{view}")
+        cursor.execute("PRAGMA query_only = ON")
+
+
+def _affinity(declared: str) -> pa.DataType | None:
+    """https://www.sqlite.org/datatype3.html#determination_of_column_affinity, rules applied in its order."""
+    upper = declared.upper()
+    if "INT" in upper:
+        return pa.int64()
+    if any(word in upper for word in ("CHAR", "CLOB", "TEXT")):
+        return pa.string()
+    if "BLOB" in upper:
+        return pa.binary()
+    if any(word in upper for word in ("REAL", "FLOA", "DOUB")):
+        return pa.float64()
+    return None
 
 
 def _column_array(name: str, values: tuple, known: pa.DataType | None) -> pa.Array:

@@ -17,10 +17,11 @@ import xxhash
 from rivet_dagster.config.sections import MetaColumns
 from rivet_dagster.staging.meta_columns import (ROW_HASH, ROW_HASH_VERSION_KEY, meta_fields, row_hashes,
                                                 with_meta_columns)
-from rivet_dagster_tests.conftest import materialize_cli, run_sql, write_config
+from rivet_dagster_tests.conftest import dagster_cli, materialize_cli, run_sql, write_config
 from rivet_dagster_tests.source.every_type import TABLES
 
 SCHEMA = pa.schema([("a", pa.string()), ("b", pa.string())])
+BIN = Path(sys.executable).parent
 
 
 def hashes(rows: list[tuple]) -> list[int]:
@@ -205,13 +206,19 @@ def test_a_version_2_row_hash_says_so_on_its_field():
 ID_COLUMN = {"postgres": "id int8 PRIMARY KEY", "mysql": "id bigint PRIMARY KEY", "sqlite": "id INTEGER PRIMARY KEY"}
 
 
+MODE_KEYS = {"full": {}, "incremental": {"mode": "incremental", "cursor_column": "id"},
+             "chunked": {"mode": "chunked", "chunk_column": "id", "chunk_size": 2, "parallel": 2}}
+
+
+@pytest.mark.parametrize("mode", list(MODE_KEYS))
 @pytest.mark.parametrize("version", [1, 2])
 @pytest.mark.parametrize("engine", ["postgres", "mysql", "sqlite"])
-def test_each_exported_row_carries_the_hash_its_values_recompute_to(engine, version, request, tmp_path):
-    """`dagster asset materialize` of one config exporting an engine's every-type table twice, to Parquet and to
-    CSV: each Parquet row's hash is the specified one over the values the file holds, the field says which
+def test_each_exported_row_carries_the_hash_its_values_recompute_to(engine, version, mode, request, tmp_path):
+    """One config exporting an engine's every-type table twice, to Parquet and to CSV, in each mode through the
+    command that runs it (`rivet-dagster run` for a chunked one, every chunk; `dagster asset materialize` for the
+    others): each Parquet row's hash is the specified one over the values the files hold, the field says which
     version made it, and each CSV row carries the same hash as its Parquet twin."""
-    table, name = TABLES[engine], f"hashed_{engine}_v{version}"
+    table, name = TABLES[engine], f"hashed_{engine}_v{version}_{mode}"
     if engine == "sqlite":
         source = {"type": "sqlite", "database": str(tmp_path / "every.db")}
 
@@ -232,22 +239,30 @@ def test_each_exported_row_carries_the_hash_its_values_recompute_to(engine, vers
     meta = {"row_hash": True} if version == 1 else {"row_hash": True, "row_hash_version": 2}
     out = tmp_path / "out"
     config = write_config(tmp_path, source, [
-        {"name": f"{name}_{fmt}", "query": query, "format": fmt, "meta_columns": meta,
+        {"name": f"{name}_{fmt}", "query": query, "format": fmt, "meta_columns": meta, **MODE_KEYS[mode],
          "destination": {"type": "local", "path": str(out)}} for fmt in ("parquet", "csv")])
 
-    result = materialize_cli(config, tmp_path / "home", "*")
+    if mode == "chunked":
+        _, env = dagster_cli(config, tmp_path / "home", "*")
+        result = subprocess.run([str(BIN / "rivet-dagster"), "run", "-c", str(config)], env=env, capture_output=True,
+                                text=True, timeout=180)
+    else:
+        result = materialize_cli(config, tmp_path / "home", "*")
     assert result.returncode == 0, result.stderr[-3000:]
 
-    [parquet] = out.glob("*.parquet")
-    exported = pq.read_table(parquet)
+    parquets = sorted(out.glob("*.parquet"))
+    assert len(parquets) == (-(-len(table.rows) // 2) if mode == "chunked" else 1)
+    exported = pa.concat_tables(pq.read_table(parquet) for parquet in parquets)
     field = exported.schema.field(ROW_HASH)
     assert field.metadata == (None if version == 1 else {ROW_HASH_VERSION_KEY: b"2"})
     values = exported.drop_columns([ROW_HASH])
     reference = reference_row_hashes if version == 1 else reference_row_hashes_v2
     assert exported[ROW_HASH].to_pylist() == [h for batch in values.to_batches() for h in reference(batch)]
     assert len(set(exported[ROW_HASH].to_pylist())) == len(table.rows)
-    [csv] = out.glob("*.csv")
-    from_csv = pacsv.read_csv(csv, convert_options=pacsv.ConvertOptions(include_columns=["id", ROW_HASH]))
+    from_csv = pa.concat_tables(
+        pacsv.read_csv(csv, convert_options=pacsv.ConvertOptions(include_columns=["id", ROW_HASH],
+                                                                 column_types={"id": pa.int64()}))
+        for csv in sorted(out.glob("*.csv")))
     assert sorted(zip(from_csv["id"].to_pylist(), from_csv[ROW_HASH].to_pylist())) == \
         sorted(zip(exported["id"].to_pylist(), exported[ROW_HASH].to_pylist()))
 
