@@ -27,6 +27,7 @@ from rivet_dagster.config.sections import STATE_URL_ENV
 from rivet_dagster.modes.chunk_plan import partitions_name
 from rivet_dagster.state.store import StateStore, close_connections, default_store
 
+RIVET_DAGSTER = str(Path(sys.executable).with_name("rivet-dagster"))  # the installed console script
 PG_ADMIN_URL = os.environ.get("RIVET_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MARIADB_ADMIN_URL = os.environ.get("RIVET_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 SESSION_DB = f"rivet_test_{uuid.uuid4().hex[:10]}"
@@ -170,6 +171,14 @@ def materialize_cli(config: Path, home: Path, select: str, crash_at: str | None 
     """`dagster asset materialize` in a subprocess (extra `subprocess.run` arguments pass through)."""
     command, env = dagster_cli(config, home, select, crash_at, extra)
     return subprocess.run(command, env=env, capture_output=True, text=run.pop("text", True), timeout=180, **run)
+
+
+def run_cli(config: Path, home: Path) -> subprocess.CompletedProcess:
+    """`rivet-dagster run -c <config>` (every export, every chunk) in a subprocess, with `dagster_cli`'s
+    environment."""
+    _, env = dagster_cli(config, home, "*")
+    return subprocess.run([RIVET_DAGSTER, "run", "-c", str(config)], env=env, capture_output=True, text=True,
+                          timeout=180)
 
 
 @pytest.fixture

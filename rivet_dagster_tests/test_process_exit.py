@@ -4,13 +4,12 @@ run. Checked in the two commands users run, from an exit handler registered befo
 import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from rivet_dagster_tests.conftest import dagster_cli, write_config
+from rivet_dagster_tests.conftest import RIVET_DAGSTER, dagster_cli, write_config
 
 REPORTER = '''import atexit
 import gc
@@ -38,7 +37,7 @@ def test_a_process_exits_without_a_last_sweep_of_its_objects(tmp_path, command):
     (tmp_path / "site" / "sitecustomize.py").write_text(REPORTER)
     argv, env = dagster_cli(config, tmp_path / "home", "items")
     if command == "rivet-dagster run":
-        argv = [str(Path(sys.executable).with_name("rivet-dagster")), "run", "-c", str(config)]
+        argv = [RIVET_DAGSTER, "run", "-c", str(config)]
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path / "site"), str(Path(__file__).parents[1])])
     result = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-2000:]

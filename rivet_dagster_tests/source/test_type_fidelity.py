@@ -4,8 +4,6 @@ of their declaration while they hold only NULLs.
 That every type arrives exactly, in every mode, engine and format, is
 `rivet_dagster_tests/modes/test_every_mode_reads_every_type.py`."""
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,7 +16,7 @@ from rivet_dagster.config.tuning import merge_tuning
 from rivet_dagster.source.engines import SourceDatabase
 from rivet_dagster.source.readers import describe
 from rivet_dagster.source.types import UnsupportedTypeError
-from rivet_dagster_tests.conftest import dagster_cli, materialize, write_config
+from rivet_dagster_tests.conftest import materialize, run_cli, write_config
 
 
 def export_table(tmp_path: Path, out: Path, source: dict, query: str) -> pa.Table:
@@ -74,10 +72,8 @@ def test_a_sqlite_read_of_only_nulls_takes_each_column_s_declared_type(tmp_path,
     config = write_config(tmp_path, {"type": "sqlite", "database": str(database)},
                           [{"name": "t", "query": "SELECT * FROM t", "format": "parquet", **mode,
                             "destination": {"type": "local", "path": str(export_dir)}}])
-    _, env = dagster_cli(config, tmp_path / "home", "t")
     for _ in range(2):
-        result = subprocess.run([str(Path(sys.executable).with_name("rivet-dagster")), "run", "-c", str(config)],
-                                env=env, capture_output=True, text=True, timeout=180)
+        result = run_cli(config, tmp_path / "home")
         assert result.returncode == 0, result.stderr[-3000:]
         with sqlite3.connect(database) as db:
             db.execute("INSERT OR IGNORE INTO t (id) VALUES (2)")

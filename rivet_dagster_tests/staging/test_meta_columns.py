@@ -1,6 +1,7 @@
 """Meta columns: exported_at, an unambiguous row hash (two versions), and the Dagster run id."""
 import datetime as dt
 import decimal
+import math
 import sqlite3
 import struct
 import subprocess
@@ -17,11 +18,10 @@ import xxhash
 from rivet_dagster.config.sections import MetaColumns
 from rivet_dagster.staging.meta_columns import (ROW_HASH, ROW_HASH_VERSION_KEY, meta_fields, row_hashes,
                                                 with_meta_columns)
-from rivet_dagster_tests.conftest import dagster_cli, materialize_cli, run_sql, write_config
+from rivet_dagster_tests.conftest import materialize_cli, run_cli, run_sql, write_config
 from rivet_dagster_tests.source.every_type import TABLES
 
 SCHEMA = pa.schema([("a", pa.string()), ("b", pa.string())])
-BIN = Path(sys.executable).parent
 
 
 def hashes(rows: list[tuple]) -> list[int]:
@@ -242,16 +242,12 @@ def test_each_exported_row_carries_the_hash_its_values_recompute_to(engine, vers
         {"name": f"{name}_{fmt}", "query": query, "format": fmt, "meta_columns": meta, **MODE_KEYS[mode],
          "destination": {"type": "local", "path": str(out)}} for fmt in ("parquet", "csv")])
 
-    if mode == "chunked":
-        _, env = dagster_cli(config, tmp_path / "home", "*")
-        result = subprocess.run([str(BIN / "rivet-dagster"), "run", "-c", str(config)], env=env, capture_output=True,
-                                text=True, timeout=180)
-    else:
-        result = materialize_cli(config, tmp_path / "home", "*")
+    home = tmp_path / "home"
+    result = run_cli(config, home) if mode == "chunked" else materialize_cli(config, home, "*")
     assert result.returncode == 0, result.stderr[-3000:]
 
     parquets = sorted(out.glob("*.parquet"))
-    assert len(parquets) == (-(-len(table.rows) // 2) if mode == "chunked" else 1)
+    assert len(parquets) == (math.ceil(len(table.rows) / 2) if mode == "chunked" else 1)  # a chunk per two rows
     exported = pa.concat_tables(pq.read_table(parquet) for parquet in parquets)
     field = exported.schema.field(ROW_HASH)
     assert field.metadata == (None if version == 1 else {ROW_HASH_VERSION_KEY: b"2"})
